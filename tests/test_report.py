@@ -1,0 +1,137 @@
+"""Report: required keys, nulls with reasons when stages were skipped, md and summary text."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgec.toolchain.build import BuildResult
+from edgec.toolchain.emulator import RunResult
+from edgec.toolchain.ir import Graph, Tensor
+from edgec.toolchain.lower.program import ConstArray, KernelCall, Program
+from edgec.toolchain.plan import plan_memory
+from edgec.toolchain.report import build_report, format_summary, write_report
+from edgec.toolchain.target import load_target
+
+REQUIRED = {
+    "memory": ["arena_bytes", "lower_bound_bytes", "stack_bytes", "sram_budget_bytes",
+               "sram_total_bytes"],
+    "flash": ["weights_bytes", "code_bytes", "total_bytes", "budget_bytes"],
+    "latency": ["instructions", "est_ms", "note"],
+}
+
+
+def program() -> Program:
+    tensors = {"x": Tensor("x", (1, 8, 8, 4), "int8"), "h": Tensor("h", (1, 8, 8, 8), "int8"),
+               "y": Tensor("y", (1, 10), "int8")}
+    w = ConstArray("int8_t", np.ones(288, np.int8))
+    calls = [
+        KernelCall("conv1", "conv2d", "edgec_conv2d_s8", "edgec_conv2d_params", {"w": w},
+                   ["x"], ["h"], scratch_bytes=64, macs=18432),
+        KernelCall("fc", "gemm", "edgec_fully_connected_s8", "edgec_fc_params", {},
+                   ["h"], ["y"], macs=5120),
+    ]
+    return Program(Graph(tensors, [], ["x"], ["y"]), calls)
+
+
+def build_result() -> BuildResult:
+    return BuildResult(elf=Path("firmware.elf"), flash_code_bytes=3000,
+                       flash_weights_bytes=288, flash_total_bytes=3288, ram_static_bytes=1000,
+                       stack_reserved_bytes=16384, arena_bytes=832, flash_budget_bytes=1 << 20,
+                       sram_budget_bytes=320 * 1024, target="stm32f746", profile=True,
+                       linked_for="emulator", map_file=Path("firmware.map"))
+
+
+def run_result() -> RunResult:
+    return RunResult(outputs=np.zeros((2, 10), np.int8), instructions=[216_000, 216_010],
+                     stack_bytes=300, layer_instructions=[[200_000, 15_900], [200_005, 15_905]],
+                     instructions_per_tick=5.0, stack_reserved_bytes=16384, console="")
+
+
+def full_report() -> dict:
+    p = program()
+    return build_report(target=load_target("stm32f746"), program=p, plan=plan_memory(p),
+                        build=build_result(), run=run_result(),
+                        check={"reference": "golden", "samples": 2, "mismatches": 0,
+                               "max_abs_diff": 0},
+                        calibration={"source": "generated", "samples": 64},
+                        model="nets/tiny.onnx", warnings=["a user warning"])
+
+
+def test_required_keys_and_values():
+    rep = full_report()
+    for section, keys in REQUIRED.items():
+        for key in keys:
+            assert rep[section][key] is not None, f"{section}.{key}"
+    mem, lat = rep["memory"], rep["latency"]
+    assert mem["arena_bytes"] == 832 and mem["lower_bound_bytes"] == 832
+    assert mem["stack_bytes"] == 300
+    assert mem["sram_total_bytes"] == 1000 + 16384
+    assert mem["static_other_bytes"] == 1000 - 832
+    assert rep["flash"]["weights_bytes"] == 288 and rep["flash"]["budget_bytes"] == 1 << 20
+    assert lat["instructions"] == 216_010  # the slowest inference
+    assert abs(lat["est_ms"] - 216_010 / 216e6 * 1e3) < 1e-12
+    assert "estimate" in lat["note"]
+    assert [ly["instructions"] for ly in rep["layers"]] == [200_005, 15_905]
+    assert rep["layers"][0] | {"instructions": 0} == {
+        "index": 0, "name": "conv1", "op": "conv2d", "kernel": "edgec_conv2d_s8",
+        "macs": 18432, "output_bytes": 512, "weights_bytes": 288, "scratch_bytes": 64,
+        "instructions": 0}
+    assert rep["check"]["mismatches"] == 0
+    assert rep["calibration"]["source"] == "generated"
+    assert rep["model"]["name"] == "tiny" and rep["model"]["layers"] == 2
+    assert rep["target"]["name"] == "stm32f746"
+    assert rep["warnings"] == ["a user warning"]
+    json.dumps(rep)  # plain JSON types only
+
+
+def test_write_report_files(tmp_path):
+    json_path, md_path = write_report(full_report(), tmp_path)
+    assert json.loads(json_path.read_text())["memory"]["arena_bytes"] == 832
+    md = md_path.read_text()
+    assert "Latency (estimate)" in md and "- Estimate: emulator instruction count" in md
+    assert "| 0 | conv1 | conv2d | `edgec_conv2d_s8` |" in md
+    assert "PASS" in md
+
+
+def test_stopped_early_gives_nulls_and_reasons(tmp_path):
+    p = program()
+    rep = build_report(target=load_target("stm32f746"), program=p, plan=plan_memory(p),
+                       model="tiny.onnx", stopped="--no-build")
+    assert rep["flash"]["weights_bytes"] is None
+    assert rep["flash"]["model_constants_bytes"] == 288
+    assert rep["memory"]["stack_bytes"] is None and rep["memory"]["sram_total_bytes"] is None
+    assert rep["latency"]["instructions"] is None and rep["latency"]["est_ms"] is None
+    assert rep["check"] is None
+    assert "instructions" not in rep["layers"][0]
+    _, md_path = write_report(rep, tmp_path)
+    md = md_path.read_text()
+    assert "Not measured: firmware not built (--no-build)" in md
+    summary = format_summary(rep)
+    assert "firmware not built (--no-build)" in summary
+
+    built_only = build_report(target=load_target("stm32f746"), program=p, plan=plan_memory(p),
+                              build=build_result(), stopped="--no-run")
+    assert built_only["flash"]["total_bytes"] == 3288
+    assert built_only["latency"]["instructions"] is None
+    assert "--no-run" in built_only["skipped"]["run"]
+
+
+def test_stack_warning():
+    run = run_result()
+    run.stack_bytes = 15_000
+    p = program()
+    rep = build_report(target=load_target("stm32f746"), program=p, plan=plan_memory(p),
+                       build=build_result(), run=run)
+    assert any("stack high-water 15000 B" in w for w in rep["warnings"])
+
+
+def test_summary_is_a_compact_table():
+    text = format_summary(full_report())
+    lines = text.splitlines()
+    assert lines[0] == "tiny -> stm32f746 (Cortex-M7 @ 216 MHz)"
+    assert any(ln.strip().startswith("SRAM") and "320.0 KB" in ln for ln in lines)
+    assert any(ln.strip().startswith("flash") and "1024.0 KB" in ln for ln in lines)
+    assert any("estimate" in ln for ln in lines)
+    assert len(lines) <= 8
