@@ -1,0 +1,28 @@
+"""Graph -> Graph passes that take the imported float IR to what the quantizer expects.
+
+`run_passes` is the whole pipeline, in order; each pass returns a new graph and is verified.
+"""
+from __future__ import annotations
+
+from ..ir import Graph, verify
+from .drop_noops import drop_noops
+from .fold_batchnorm import fold_batchnorm
+from .fuse_activation import fuse_activation
+
+PASSES = (
+    drop_noops,       # first: an identity between conv and BatchNorm/ReLU would block folding
+    fold_batchnorm,   # BatchNorm into the layer before it (no batch_norm kernel at runtime)
+    fuse_activation,  # ReLU/clip into the producer's clamp, after BN is gone from between them
+)
+
+
+def run_passes(graph: Graph) -> Graph:
+    """Float IR from a frontend -> float IR with only runtime ops (see toolchain/ops.py)."""
+    verify(graph)
+    for p in PASSES:
+        graph = p(graph)
+        verify(graph)
+    return graph
+
+
+__all__ = ["run_passes", "drop_noops", "fold_batchnorm", "fuse_activation", "PASSES"]

@@ -1,0 +1,530 @@
+"""ONNX frontend: a float ONNX model (opset 13..21) -> the NHWC IR.
+
+Three steps, each small:
+  1. read and normalize: load, fix the batch dimension to 1, infer static shapes;
+  2. fold what exporters leave behind (Constant nodes, Shape->Gather->Concat->Reshape chains)
+     with onnx's own shape inference and reference evaluator, so every shape is static;
+  3. translate node by node into IR ops (toolchain/ops.py), converting NCHW to NHWC.
+
+Layout is tracked per tensor: a 4D activation is "nhwc" in the IR (its ONNX twin is NCHW);
+anything else is "plain" (same shape, same bytes). A Flatten of an NCHW map with H*W > 1 makes
+a "flat" tensor: in the IR its bytes are in NHWC order, so the fully_connected that reads it gets
+its weight columns permuted instead of emitting a transpose. Tensor names are kept, so the
+source model's tensors (and its calibration ranges) map one to one onto IR tensors.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+from onnx.reference import ReferenceEvaluator
+
+from ..errors import EdgecError, UnsupportedOpError
+from ..ir import Graph, Node, Tensor
+from ..ops import supported_list
+
+MIN_OPSET, MAX_OPSET = 13, 21
+NHWC, PLAIN = "nhwc", "plain"
+
+
+@dataclass(frozen=True)
+class Flat:
+    """A [N, C*H*W] tensor whose bytes are the NHWC flattening of an NCHW (C, H, W) map."""
+
+    chw: tuple[int, int, int]
+
+
+def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
+    """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input."""
+    proto, source = _read(model)
+    proto = _normalize(proto, source)
+    proto = _fold_constants(proto, source)
+    return _Importer(proto, source).run()
+
+
+# --- 1. read and normalize ------------------------------------------------------------------
+
+def _read(model) -> tuple[onnx.ModelProto, str]:
+    if isinstance(model, onnx.ModelProto):
+        return model, model.graph.name or "<onnx model>"
+    path = Path(model)
+    if not path.is_file():
+        raise EdgecError(f"{path}: no such file; pass the path of an .onnx model")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:  # protobuf raises DecodeError, onnx ValueError/OSError
+        raise EdgecError(f"{path}: not a valid ONNX model (truncated or corrupt?): "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+    if len(proto.graph.node) == 0:
+        raise EdgecError(f"{path}: not a valid ONNX model (no nodes; truncated or empty file?)")
+    try:  # a cut file can still parse: the checker catches the dangling references
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        raise EdgecError(f"{path}: not a valid ONNX model (truncated or corrupt?): "
+                         f"{str(e).strip().splitlines()[0]}") from e
+    return proto, path.name
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _normalize(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    """Opset in range, batch 1 on every input, all shapes inferred."""
+    opset = _opset(proto)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        target = MIN_OPSET if opset < MIN_OPSET else MAX_OPSET
+        try:
+            proto = onnx.version_converter.convert_version(proto, target)
+        except Exception as e:
+            raise EdgecError(f"{source}: opset {opset} is outside {MIN_OPSET}..{MAX_OPSET} and "
+                             f"could not be converted ({e}); re-export with opset 17") from e
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())  # never touch the caller's
+    inits = {i.name for i in proto.graph.initializer}
+    for vi in proto.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        if tt.elem_type != onnx.TensorProto.FLOAT:
+            raise EdgecError(f"{source}: input '{vi.name}' is "
+                             f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; edgec imports "
+                             f"float32 models (it quantizes them itself)")
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                continue
+            if i == 0:
+                d.Clear()
+                d.dim_value = 1  # a dynamic batch becomes 1: one inference at a time
+            else:
+                raise EdgecError(f"{source}: input '{vi.name}' has dynamic dimension {i} "
+                                 f"('{d.dim_param}'); export the model with a fixed input shape")
+    return _infer(proto, source)
+
+
+def _infer(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    except Exception as e:
+        raise EdgecError(f"{source}: ONNX shape inference failed: "
+                         f"{str(e).splitlines()[0]}") from e
+
+
+# --- 2. constant folding --------------------------------------------------------------------
+
+def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for vi in [*proto.graph.input, *proto.graph.value_info, *proto.graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+            shapes[vi.name] = tuple(d.dim_value for d in dims)
+    return shapes
+
+
+def _fold_constants(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    """Evaluate every node whose inputs are all known (Shape reads the inferred static shape)."""
+    g = proto.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    shapes = _static_shapes(proto)
+    opsets = {o.domain or "": o.version for o in proto.opset_import}
+    kept = []
+    for node in g.node:
+        if node.op_type == "Shape" and node.input[0] in shapes and node.domain in ("", "ai.onnx"):
+            shape = np.array(shapes[node.input[0]], np.int64)
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            consts[node.output[0]] = shape[attrs.get("start", 0):attrs.get("end", None)]
+        elif node.domain in ("", "ai.onnx") and all(i == "" or i in consts for i in node.input):
+            try:
+                feeds = {i: consts[i] for i in node.input if i}
+                outs = ReferenceEvaluator(node, opsets=opsets).run(None, feeds)
+            except Exception as e:
+                raise EdgecError(f"{source}: could not constant-fold {node.op_type} node "
+                                 f"'{node.name}': {str(e).splitlines()[0]}") from e
+            for name, value in zip(node.output, outs):
+                consts[name] = np.asarray(value)
+        else:
+            kept.append(node)
+    used = {i for n in kept for i in n.input} | {o.name for o in g.output}
+    for o in g.output:
+        if o.name in consts and o.name not in {i.name for i in g.initializer}:
+            raise EdgecError(f"{source}: graph output '{o.name}' is a constant; nothing to compile")
+    new_graph = helper.make_graph(
+        kept, g.name, [i for i in g.input if i.name not in consts], list(g.output),
+        [numpy_helper.from_array(v, k) for k, v in consts.items() if k in used])
+    folded = helper.make_model(new_graph, opset_imports=list(proto.opset_import),
+                               producer_name=proto.producer_name, ir_version=proto.ir_version)
+    return _infer(folded, source)
+
+
+# --- 3. translation -------------------------------------------------------------------------
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _nchw_to_nhwc(shape):
+    n, c, h, w = shape
+    return (n, h, w, c)
+
+
+class _Importer:
+    """Walks the folded ONNX graph once, appending IR tensors and nodes."""
+
+    def __init__(self, proto: onnx.ModelProto, source: str):
+        self.proto, self.source, self.g = proto, source, proto.graph
+        self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
+        self.shapes = _static_shapes(proto)  # ONNX (source layout) shapes
+        self.kind: dict[str, object] = {}  # NHWC | PLAIN | Flat
+        self.tensors: dict[str, Tensor] = {}
+        self.nodes: list[Node] = []
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in self.g.node:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+        self.absorbed: set[str] = set()  # outputs of nodes an earlier one took in (MatMul's Add)
+        self.node_names: set[str] = set()
+
+    # -- driver
+    def run(self) -> Graph:
+        inputs, outputs, io_layout = [], [], {}
+        for vi in self.g.input:
+            shape = self.shapes[vi.name]
+            kind = NHWC if len(shape) == 4 else PLAIN
+            self._activation(vi.name, shape, kind)
+            inputs.append(vi.name)
+            io_layout[vi.name] = "NCHW" if kind == NHWC else ""
+        for idx, node in enumerate(self.g.node):
+            if node.output[0] in self.absorbed:
+                continue
+            handler = getattr(self, f"_op_{node.op_type}", None)
+            if node.domain not in ("", "ai.onnx") or handler is None:
+                raise UnsupportedOpError(
+                    f"{self.source}: unsupported op '{node.op_type}' (node "
+                    f"'{node.name or idx}'); supported: {supported_list()}")
+            handler(node, self._node_name(node, idx))
+        for vi in self.g.output:
+            if isinstance(self.kind.get(vi.name), Flat):
+                raise UnsupportedOpError(
+                    f"{self.source}: graph output '{vi.name}' is a flattened NCHW feature map; "
+                    f"edgec supports flattening only in front of a Linear/Gemm layer")
+            outputs.append(vi.name)
+            io_layout[vi.name] = "NCHW" if self.kind[vi.name] == NHWC else ""
+        meta = {"source": self.source, "producer": self.proto.producer_name,
+                "opset": _opset(self.proto)}
+        return Graph(self.tensors, self.nodes, inputs, outputs, io_layout, meta)
+
+    def _node_name(self, node, idx) -> str:
+        base = node.name or f"{node.op_type}_{idx}"
+        name, i = base, 0
+        while name in self.node_names:
+            i += 1
+            name = f"{base}_{i}"
+        self.node_names.add(name)
+        return name
+
+    # -- helpers
+    def _fail(self, node, name, why: str, fix: str = "") -> EdgecError:
+        msg = f"{self.source}: {node.op_type} node '{name}': {why}"
+        return UnsupportedOpError(msg + (f"; {fix}" if fix else ""))
+
+    def _activation(self, name, onnx_shape, kind) -> str:
+        shape = _nchw_to_nhwc(onnx_shape) if kind == NHWC else tuple(onnx_shape)
+        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), "float32")
+        self.kind[name] = kind
+        return name
+
+    def _out(self, node, name, kind) -> str:
+        out = node.output[0]
+        if out not in self.shapes:
+            raise EdgecError(f"{self.source}: {node.op_type} node '{name}': the shape of "
+                             f"'{out}' could not be inferred")
+        return self._activation(out, self.shapes[out], kind)
+
+    def _const(self, base: str, data: np.ndarray) -> str:
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        t = self.tensors.get(base)
+        if t is not None and t.data is not None and t.data.shape == data.shape \
+                and np.array_equal(t.data, data):
+            return base
+        name = base
+        if name in self.tensors:
+            name = Graph(self.tensors, [], [], []).unique_name(base)
+        self.tensors[name] = Tensor(name, data.shape, "float32", data=data)
+        return name
+
+    def _const_in(self, node, name, i, what: str) -> np.ndarray:
+        if i >= len(node.input) or node.input[i] == "":
+            return None
+        value = self.consts.get(node.input[i])
+        if value is None:
+            raise self._fail(node, name, f"{what} '{node.input[i]}' is computed at run time",
+                             "edgec needs it as a constant (initializer)")
+        return value
+
+    def _act_in(self, node, name, i=0, allow=(NHWC, PLAIN)) -> str:
+        x = node.input[i]
+        if x in self.consts:
+            raise self._fail(node, name, f"input '{x}' is a constant",
+                             "edgec expects an activation here")
+        if x not in self.kind:
+            raise EdgecError(f"{self.source}: {node.op_type} node '{name}' reads '{x}', "
+                             f"which is never produced")
+        kind = self.kind[x]
+        if isinstance(kind, Flat) and Flat not in allow:
+            raise self._fail(node, name, f"input '{x}' is a flattened NCHW feature map",
+                             "edgec supports flattening only in front of a Linear/Gemm layer")
+        if kind in (NHWC, PLAIN) and kind not in allow:
+            raise self._fail(node, name, f"input '{x}' has rank {len(self.shapes[x])}",
+                             "expected a 4D NCHW tensor" if NHWC in allow else
+                             "4D inputs are not supported here")
+        return x
+
+    def _emit(self, name, op, inputs, outputs, **attrs):
+        self.nodes.append(Node(name, op, list(inputs), list(outputs), attrs))
+
+    def _window(self, node, name, kernel, dilations=(1, 1)):
+        """(strides, pads) with pads (top, left, bottom, right), resolving auto_pad."""
+        a = _attrs(node)
+        strides = tuple(a.get("strides", (1, 1)))
+        auto_pad = a.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad in ("NOTSET", ""):
+            pads = tuple(a.get("pads", (0, 0, 0, 0)))
+        elif auto_pad == "VALID":
+            pads = (0, 0, 0, 0)
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            in_hw = self.shapes[node.input[0]][2:]
+            begin, end = [], []
+            for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+                total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+                small = total // 2
+                begin.append(small if auto_pad == "SAME_UPPER" else total - small)
+                end.append(total - begin[-1])
+            pads = (begin[0], begin[1], end[0], end[1])
+        else:
+            raise self._fail(node, name, f"auto_pad '{auto_pad}' is not understood")
+        return tuple(int(s) for s in strides), tuple(int(p) for p in pads)
+
+    # -- convolution and linear layers
+    def _op_Conv(self, node, name):
+        x = self._act_in(node, name, 0, allow=(NHWC,))
+        w = self._const_in(node, name, 1, "weight")
+        b = self._const_in(node, name, 2, "bias")
+        a = _attrs(node)
+        if w.ndim != 4:
+            raise self._fail(node, name, f"{w.ndim - 2}D convolution", "only 2D Conv is supported")
+        c_in, c_out, group = self.shapes[x][1], w.shape[0], int(a.get("group", 1))
+        dilations = tuple(int(d) for d in a.get("dilations", (1, 1)))
+        strides, pads = self._window(node, name, w.shape[2:], dilations)
+        bias = self._const(node.input[2], b) if b is not None else ""
+        y = self._out(node, name, NHWC)
+        common = dict(strides=strides, dilations=dilations, pads=pads, act_min=None, act_max=None)
+        if group == 1:
+            wt = self._const(node.input[1], w.transpose(0, 2, 3, 1))  # OIHW -> OHWI
+            self._emit(name, "conv2d", [x, wt, bias], [y], **common)
+        elif group == c_in and c_out % c_in == 0:
+            # [C_OUT, 1, KH, KW] -> [1, KH, KW, C_OUT]
+            wt = self._const(node.input[1], w.transpose(1, 2, 3, 0))
+            self._emit(name, "depthwise_conv2d", [x, wt, bias], [y],
+                       depth_multiplier=c_out // c_in, **common)
+        else:
+            raise self._fail(node, name, f"grouped convolution (group={group}, C_IN={c_in}, "
+                             f"C_OUT={c_out}) is not supported",
+                             "only group=1 or depthwise (group == C_IN) convolutions are")
+
+    def _fc_weights(self, x: str, w: np.ndarray) -> np.ndarray:
+        """w [C_OUT, C_IN]; columns permuted when x is an NHWC-flattened NCHW map."""
+        kind = self.kind[x]
+        if isinstance(kind, Flat):
+            c, h, wd = kind.chw
+            w = w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+        return w
+
+    def _op_Gemm(self, node, name):
+        x = self._act_in(node, name, 0, allow=(PLAIN, Flat))
+        w = self._const_in(node, name, 1, "B (weight)")
+        c = self._const_in(node, name, 2, "C (bias)")
+        a = _attrs(node)
+        if a.get("transA", 0):
+            raise self._fail(node, name, "transA=1 is not supported", "re-export without it")
+        w = (w if a.get("transB", 0) else w.T) * a.get("alpha", 1.0)
+        bias = ""
+        if c is not None:
+            c = np.asarray(c) * a.get("beta", 1.0)
+            if c.size not in (1, w.shape[0]):
+                raise self._fail(node, name, f"bias C of shape {c.shape} is not per output "
+                                 f"channel", "use a bias of shape [N]")
+            bias = self._const(node.input[2], np.broadcast_to(c.reshape(-1), (w.shape[0],)))
+        wt = self._const(node.input[1], self._fc_weights(x, w))
+        y = self._out(node, name, PLAIN)
+        self._emit(name, "fully_connected", [x, wt, bias], [y], act_min=None, act_max=None)
+
+    def _op_MatMul(self, node, name):
+        x = self._act_in(node, name, 0, allow=(PLAIN, Flat))
+        w = self._const_in(node, name, 1, "B (weight)")
+        if w.ndim != 2:
+            raise self._fail(node, name, f"weight of rank {w.ndim}", "expected [K, N]")
+        w = self._fc_weights(x, w.T)
+        bias, out_node = "", node
+        users = self.consumers.get(node.output[0], [])
+        if len(users) == 1 and users[0].op_type == "Add" and \
+                node.output[0] not in {o.name for o in self.g.output}:
+            add = users[0]
+            other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+            b = self.consts.get(other)
+            if b is not None and b.size == w.shape[0]:
+                bias = self._const(other, b.reshape(-1))
+                out_node = add
+                self.absorbed.add(add.output[0])
+        wt = self._const(node.input[1], w)
+        y = self._out(out_node, name, PLAIN)
+        self._emit(name, "fully_connected", [x, wt, bias], [y], act_min=None, act_max=None)
+
+    def _op_BatchNormalization(self, node, name):
+        x = self._act_in(node, name)
+        if self.kind[x] == PLAIN and len(self.shapes[x]) != 2:
+            raise self._fail(node, name, f"BatchNorm over a rank-{len(self.shapes[x])} tensor",
+                             "only 4D (NCHW) and 2D inputs are supported")
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise self._fail(node, name, "training-mode BatchNorm", "export the model in eval mode")
+        params = [self._const(node.input[i], self._const_in(node, name, i, role))
+                  for i, role in enumerate(["x", "scale", "bias", "mean", "var"]) if i > 0]
+        y = self._out(node, name, self.kind[x])
+        self._emit(name, "batch_norm", [x, *params], [y],
+                   epsilon=float(_attrs(node).get("epsilon", 1e-5)))
+
+    # -- elementwise
+    def _op_Relu(self, node, name):
+        x = self._act_in(node, name)
+        self._emit(name, "relu", [x], [self._out(node, name, self.kind[x])])
+
+    def _op_Clip(self, node, name):
+        x = self._act_in(node, name)
+        a = _attrs(node)
+        lo, hi = a.get("min"), a.get("max")  # opset < 11 keeps them as attributes
+        if len(node.input) > 1:
+            lo_v, hi_v = (self._const_in(node, name, i, r) for i, r in ((1, "min"), (2, "max")))
+            lo = None if lo_v is None else float(lo_v)
+            hi = None if hi_v is None else float(hi_v)
+        self._emit(name, "clip", [x], [self._out(node, name, self.kind[x])],
+                   act_min=None if lo is None else float(lo),
+                   act_max=None if hi is None else float(hi))
+
+    def _op_Add(self, node, name):
+        if any(i in self.consts for i in node.input):
+            raise self._fail(node, name, "adding a constant is not supported",
+                             "only Add of two same-shape activations (residuals) is")
+        a, b = (self._act_in(node, name, i) for i in (0, 1))
+        if self.shapes[a] != self.shapes[b] or self.kind[a] != self.kind[b]:
+            raise self._fail(node, name, f"broadcasting {list(self.shapes[a])} + "
+                             f"{list(self.shapes[b])} is not supported", "shapes must match")
+        self._emit(name, "add", [a, b], [self._out(node, name, self.kind[a])],
+                   act_min=None, act_max=None)
+
+    def _op_Softmax(self, node, name):
+        x = self._act_in(node, name)
+        rank = len(self.shapes[x])
+        axis = int(_attrs(node).get("axis", -1)) % rank
+        # The IR's softmax runs over its last axis: NCHW's C, or a plain tensor's last axis.
+        if axis != (1 if self.kind[x] == NHWC else rank - 1):
+            raise self._fail(node, name, f"softmax over axis {axis} of a rank-{rank} tensor",
+                             "only the last (class) axis, or C of an NCHW map, is supported")
+        self._emit(name, "softmax", [x], [self._out(node, name, self.kind[x])], beta=1.0)
+
+    # -- pooling and reductions
+    def _pool(self, node, name, op):
+        x = self._act_in(node, name, allow=(NHWC,))
+        a = _attrs(node)
+        kernel = tuple(int(k) for k in a["kernel_shape"])
+        if len(kernel) != 2:
+            raise self._fail(node, name, f"{len(kernel)}D pooling", "only 2D pooling is supported")
+        if a.get("ceil_mode", 0):
+            raise self._fail(node, name, "ceil_mode=1 is not supported",
+                             "use ceil_mode=False (or pad the input explicitly)")
+        if any(d != 1 for d in a.get("dilations", (1, 1))):
+            raise self._fail(node, name, "dilated pooling is not supported")
+        if len(node.output) > 1 and node.output[1]:
+            raise self._fail(node, name, "MaxPool indices output is not supported")
+        strides, pads = self._window(node, name, kernel)
+        if op == "avg_pool2d" and a.get("count_include_pad", 0) and any(pads):
+            raise self._fail(node, name, "count_include_pad=1 with padding is not supported "
+                             "(TFLite averages exclude the padding)",
+                             "use count_include_pad=False or no padding")
+        self._emit(name, op, [x], [self._out(node, name, NHWC)], kernel=kernel, strides=strides,
+                   pads=pads, act_min=None, act_max=None)
+
+    def _op_MaxPool(self, node, name):
+        self._pool(node, name, "max_pool2d")
+
+    def _op_AveragePool(self, node, name):
+        self._pool(node, name, "avg_pool2d")
+
+    def _op_GlobalAveragePool(self, node, name):
+        x = self._act_in(node, name, allow=(NHWC,))
+        self._emit(name, "mean", [x], [self._out(node, name, NHWC)], axes=(1, 2), keepdims=True)
+
+    def _op_ReduceMean(self, node, name):
+        x = self._act_in(node, name, allow=(NHWC,))
+        a = _attrs(node)
+        axes = a.get("axes")
+        if len(node.input) > 1 and node.input[1]:
+            axes = self._const_in(node, name, 1, "axes")
+        if axes is None or len(axes) == 0:
+            raise self._fail(node, name, "mean over all axes is not supported",
+                             "only the mean over H, W (global average pooling) is")
+        if sorted(int(i) % 4 for i in np.ravel(axes)) != [2, 3]:
+            raise self._fail(node, name, f"mean over axes {list(np.ravel(axes))} is not "
+                             f"supported", "only over H, W (axes [2, 3]) is")
+        keep = bool(a.get("keepdims", 1))
+        y = self._out(node, name, NHWC if keep else PLAIN)
+        self._emit(name, "mean", [x], [y], axes=(1, 2), keepdims=keep)
+
+    # -- views
+    def _op_Identity(self, node, name):
+        x = self._act_in(node, name, allow=(NHWC, PLAIN, Flat))
+        self._emit(name, "identity", [x], [self._out(node, name, self.kind[x])])
+
+    def _op_Dropout(self, node, name):
+        if len(node.output) > 1 and node.output[1] in self.consumers:
+            raise self._fail(node, name, "the dropout mask is used", "drop it from the model")
+        self._op_Identity(node, name)
+
+    def _op_Reshape(self, node, name):
+        x = self._act_in(node, name, allow=(NHWC, PLAIN, Flat))
+        src, dst, kind = self.shapes[x], self.shapes.get(node.output[0]), self.kind[x]
+        if dst is None:
+            raise EdgecError(f"{self.source}: {node.op_type} node '{name}': the output shape "
+                             f"could not be inferred")
+
+        def agnostic(s):  # NCHW and NHWC orders are the same bytes
+            return len(s) == 4 and (s[1] == 1 or s[2] * s[3] == 1)
+
+        out_kind = None
+        if len(dst) == 4:
+            if kind == NHWC and (tuple(src) == tuple(dst) or (agnostic(src) and agnostic(dst))):
+                out_kind = NHWC
+            elif kind == PLAIN and agnostic(dst):
+                out_kind = NHWC
+            elif isinstance(kind, Flat) and tuple(dst[1:]) == kind.chw:
+                out_kind = NHWC
+        elif kind == NHWC:
+            if agnostic(src):
+                out_kind = PLAIN
+            elif tuple(dst) == (src[0], src[1] * src[2] * src[3]):
+                out_kind = Flat(tuple(src[1:]))
+        elif kind == PLAIN:
+            out_kind = PLAIN
+        elif tuple(dst) == tuple(src):
+            out_kind = kind
+        if out_kind is None:
+            raise self._fail(node, name, f"reshaping {list(src)} to {list(dst)} reorders data "
+                             f"between NCHW and edgec's NHWC",
+                             "only flattening (in front of a Linear/Gemm) and reshapes that "
+                             "keep the data order are supported")
+        y = self._out(node, name, out_kind)
+        self._emit(name, "reshape", [x], [y], shape=self.tensors[y].shape)
+
+    _op_Flatten = _op_Squeeze = _op_Unsqueeze = _op_Reshape

@@ -1,0 +1,22 @@
+"""Options that travel down the pipeline: the CLI fills them, nothing reads the environment."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class CompileOptions:
+    model: Path
+    target: str  # a shipped target name or a path to a board .toml
+    out_dir: Path
+    calib: Path | None = None  # .npy (leading sample axis) or .npz
+    input_shape: tuple[int, ...] | None = None  # source layout, batch included
+    trust_pickle: bool = False
+    build: bool = True  # False: stop after emitting C (--no-build)
+    run: bool = True  # False: stop after building the firmware (--no-run)
+    check_samples: int = 8  # emulator inputs compared with the golden model
+    calib_samples: int = 64  # generated calibration samples when no --calib
+    seed: int = 0
+    profile: bool = False
+    warnings: list[str] = field(default_factory=list)

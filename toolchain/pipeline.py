@@ -1,0 +1,123 @@
+"""`edgec compile`, stage by stage. Data flows one way: each stage reads the previous one's result.
+
+Everything is written into a temporary sibling of the output directory and moved into place
+only when every stage has passed, so a failure or Ctrl-C never leaves half an output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from . import calibdata, check, emulator, report, source as sources, target as targets
+from .build import build_firmware
+from .errors import BudgetError, EdgecError
+from .ir import Graph
+from .lower import lower
+from .options import CompileOptions
+from .passes import run_passes
+from .plan import plan_memory
+from .quantize import calibrate, quantize, write_qdq_onnx
+from ..codegen import emit_sources
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    report: dict
+
+
+def compile_model(opts: CompileOptions) -> CompileResult:
+    target = targets.load_target(opts.target)  # fail on a bad target before any heavy work
+    with staging_dir(opts.out_dir) as tmp:
+        source = sources.load_source(opts)                         # any format -> float ONNX + IR
+        graph = run_passes(source.graph)                           # fold BN, fuse act, drop no-ops
+        samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
+        qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ, TFLite spec
+        write_qdq_onnx(qgraph, tmp / "model.int8.onnx")            # the artifact users inspect
+        program = lower(qgraph)                                    # op -> kernel call + constants
+        plan = plan_memory(program)                                # lifetimes -> arena offsets
+        check_budgets(program, plan, target)                       # fail early, with the figures
+        emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
+        io = check.io_spec(qgraph)
+        (tmp / "model.json").write_text(json.dumps(
+            {"target": target.name, "io": io, "edgec": __version__}, indent=2) + "\n")
+        build = run = verdict = None
+        if opts.build:
+            build = build_firmware(tmp / "src", target, tmp, profile=opts.profile)
+            if opts.run:
+                inputs = check.test_inputs(io, samples, opts.check_samples, opts.seed)
+                run = emulator.run_firmware(build.elf, target, inputs.reshape(len(inputs), -1),
+                                            io["outputs"][0]["bytes"], profile=opts.profile)
+                verdict = check.compare(check.golden_outputs(program, io, inputs), run.outputs)
+        fidelity = check.float_agreement(source, program, io, samples)
+        rep = report.build_report(
+            program=program, plan=plan, target=target, build=build, run=run,
+            check=verdict, calibration=calib_info, fidelity=fidelity,
+            model=str(opts.model), warnings=opts.warnings + source.warnings,
+            stopped=("--no-build" if not opts.build else "--no-run" if not opts.run else None))
+        report.write_report(rep, tmp)
+        if verdict is not None and verdict["mismatches"]:
+            raise check.mismatch_error(verdict)
+    return CompileResult(opts.out_dir, rep)
+
+
+def check_budgets(program, plan, target) -> None:
+    weights = sum(c.const_bytes for c in program.calls)
+    if plan.arena_bytes > target.arena_budget_bytes:
+        biggest = sorted(plan.timeline, key=lambda t: -t["bytes"])[:3]
+        names = ", ".join(f"{t['name']} ({t['bytes']} B)" for t in biggest)
+        raise BudgetError(
+            f"arena needs {plan.arena_bytes} B but {target.name} has {target.arena_budget_bytes} B "
+            f"for it (SRAM {target.sram_bytes} B minus stack {target.stack_bytes} B); "
+            f"largest tensors: {names}")
+    if weights > target.flash_bytes:
+        biggest = sorted(program.calls, key=lambda c: -c.const_bytes)[:3]
+        names = ", ".join(f"{c.name} ({c.const_bytes} B)" for c in biggest)
+        raise BudgetError(
+            f"weights need {weights} B but {target.name} has {target.flash_bytes} B of flash; "
+            f"largest layers: {names}")
+
+
+def _meta(opts: CompileOptions, target) -> dict:
+    """What the generated files record of their origin: only what changes the output, so
+    the same model and options give the same bytes wherever the output goes."""
+    digest = hashlib.sha256(Path(opts.model).read_bytes()).hexdigest()
+    command = f"edgec compile {Path(opts.model).name} --target {target.name}"
+    if opts.calib is not None:
+        calib_digest = hashlib.sha256(Path(opts.calib).read_bytes()).hexdigest()[:16]
+        command += f" --calib {Path(opts.calib).name} (sha256 {calib_digest}...)"
+    return {"model": Path(opts.model).name, "model_sha256": digest, "target": target.name,
+            "command": command}
+
+
+class staging_dir:
+    """A temp dir beside `final`, renamed onto it on success, removed on any failure."""
+
+    def __init__(self, final: Path):
+        self.final = Path(final).resolve()
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        if self.final.exists():
+            old = self.final.with_name(f".{self.final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            self.final.rename(old)
+            self.tmp.rename(self.final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            self.tmp.rename(self.final)
+        return False
