@@ -43,15 +43,16 @@ OPS: dict[str, OpSpec] = {
     "reshape": OpSpec(("x",), ("shape",), "a view: same bytes, new shape"),
     "relu": OpSpec(("x",), (), "standalone ReLU (when it could not be fused)"),
     "clip": OpSpec(("x",), ("act_min", "act_max"), "standalone clamp (ReLU6 and the like)"),
+    # Quantization boundaries (from a .tflite model's QUANTIZE / DEQUANTIZE ops):
+    "quantize": OpSpec(("x",), (),
+                       "float32 or int8 in -> int8 out with the output's quant; "
+                       "int8 -> int8 requantizes (TFLite QUANTIZE)"),
+    "dequantize": OpSpec(("x",), (), "int8 -> float32: real = scale * (q - zero_point)"),
     # Only before passes run (removed or folded by toolchain/passes):
     "batch_norm": OpSpec(("x", "scale", "bias", "mean", "var"), ("epsilon",),
                          "inference BatchNorm over the last (C) axis"),
     "identity": OpSpec(("x",), (), "Identity / Dropout in inference"),
 }
-
-
-class UnsupportedOpError(ValueError):
-    pass
 
 
 def supported_list() -> str:
