@@ -5,11 +5,15 @@ A KernelCall is the contract between three consumers that must agree bit for bit
     and the call `<kernel>(&<layer>_params, <inputs...>, <outputs...>[, scratch]);`
   - the golden NumPy executor (toolchain/golden.py) computes the same op from the same fields,
   - the planner (toolchain/plan) places `inputs`, `outputs` and `scratch_bytes` in the arena.
+
+Field values: an int (a C integer field), a tuple of ints (a small struct or array, emitted
+as `{a, b, ...}`), a ConstArray (a pointer to a table in flash) or None (a NULL pointer,
+e.g. an absent bias).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -28,7 +32,7 @@ class ConstArray:
         return int(self.data.size) * np.dtype(self.data.dtype).itemsize
 
 
-FieldValue = Union[int, tuple[int, ...], ConstArray]
+FieldValue = Optional[Union[int, tuple[int, ...], ConstArray]]
 
 
 @dataclass
@@ -41,7 +45,18 @@ class KernelCall:
     inputs: list[str]  # activation tensor names, passed in this order
     outputs: list[str]
     scratch_bytes: int = 0  # > 0: an int8 scratch buffer is passed as the last argument
-    macs: int = 0
+    macs: int = 0  # multiply-accumulates (conv, depthwise, fully connected); 0 otherwise
+    # In place: {output index: input index}. The kernel may be given the same pointer for
+    # that output and that input: it reads every input byte it needs before it writes the
+    # output byte at the same address, and the output is no larger than the input (it is
+    # written from the input's first byte). The planner aliases them (output offset = input
+    # offset) only when this call is the input's last reader and the input is no graph
+    # output; otherwise they get separate bytes, so the kernel must also work unaliased.
+    # Covers: elementwise add/requantize over a dying input (same size), and depthwise conv
+    # in place in NHWC, channel by channel: copy input channel c to a small scratch buffer
+    # (scratch_bytes), compute output channel c from it into the input's channel-c slots;
+    # with stride > 1 the output (smaller) fills the front of the input's bytes.
+    inplace: dict[int, int] = field(default_factory=dict)
 
     @property
     def const_bytes(self) -> int:

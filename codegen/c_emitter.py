@@ -1,0 +1,287 @@
+"""C code generation: a lowered Program + its memory Plan -> a drop-in folder of C sources.
+
+`emit_sources` writes edgec_model.h (the API), edgec_model.c (constant tables, one params
+struct per layer, the arena and the layer sequence), edgec_kernels.h and exactly the
+runtime_c kernel sources (and the helper headers they include) that the model calls, flat
+in one folder. All C text lives in jinja2 templates (codegen/templates); this module only
+prepares values. Output is deterministic: same inputs, same bytes.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+import edgec
+from edgec import runtime_c
+
+from ..toolchain.errors import EdgecError
+from ..toolchain.lower.program import ConstArray, FieldValue, KernelCall, Program
+from ..toolchain.plan.arena import Plan
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+RUNTIME_DIR = Path(runtime_c.__file__).resolve().parent
+KERNELS_DIR = RUNTIME_DIR / "kernels" / "ref"
+INCLUDE_DIR = RUNTIME_DIR / "include"
+
+# Kernel function -> the runtime_c/kernels/ref source that defines it.
+KERNEL_SOURCES: dict[str, str] = {
+    "edgec_conv2d_s8": "conv2d_s8.c",
+    "edgec_depthwise_conv2d_s8": "depthwise_conv2d_s8.c",
+    "edgec_fully_connected_s8": "fully_connected_s8.c",
+    "edgec_add_s8": "add_s8.c",
+    "edgec_max_pool2d_s8": "pooling_s8.c",
+    "edgec_avg_pool2d_s8": "pooling_s8.c",
+    "edgec_mean_s8": "mean_s8.c",
+    "edgec_softmax_s8": "softmax_s8.c",
+    "edgec_requantize_s8": "requantize_s8.c",
+}
+
+META_KEYS = ("model", "model_sha256", "target", "command")
+VALUES_PER_LINE = {"int8_t": 16, "int16_t": 16, "int32_t": 8}
+_INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+# ---------------------------------------------------------------------------------------
+# Formatting helpers (values -> C text)
+# ---------------------------------------------------------------------------------------
+
+def c_int(v: int) -> str:
+    v = int(v)
+    if v == -(1 << 31):
+        return "(-2147483647 - 1)"
+    if not -(1 << 31) <= v < (1 << 31):
+        raise EdgecError(f"value {v} does not fit a 32-bit C int field")
+    return str(v)
+
+
+def c_macro_int(v: int) -> str:
+    """An integer for a #define: negative values parenthesized."""
+    text = c_int(v)
+    return f"({text})" if text.startswith("-") else text
+
+
+def c_float(v: float) -> str:
+    """A float32 value as a C float literal that reads back to the same float32."""
+    text = f"{float(np.float32(v)):.9g}"
+    if not any(ch in text for ch in ".en"):
+        text += ".0"
+    return text + "f"
+
+
+def c_identifier(text: str, max_len: int = 40) -> str:
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", text).strip("_") or "node"
+    return ident[:max_len].rstrip("_") or "node"
+
+
+def c_comment(text: str) -> str:
+    """Text safe inside a /* */ comment (and on one line)."""
+    return str(text).replace("*/", "* /").replace("/*", "/ *").replace("\n", " ")
+
+
+def array_lines(data: np.ndarray, per_line: int) -> list[str]:
+    values = [c_int(v) for v in np.asarray(data).reshape(-1).tolist()]
+    width = max((len(v) for v in values), default=1)
+    lines = []
+    for i in range(0, len(values), per_line):
+        chunk = values[i:i + per_line]
+        lines.append(", ".join(v.rjust(width) for v in chunk) + ",")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Template context
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class _IO:
+    role: str
+    macro: str
+    name: str
+    shape: tuple[int, ...]
+    size: int
+    offset: int
+    scale_literal: str
+    zero_point: str
+    layout_doc: str
+    named_dims: list[tuple[str, int]]
+
+
+def _io_context(program: Program, plan: Plan, name: str, role: str) -> _IO:
+    graph = program.graph
+    t = graph.tensors[name]
+    if t.dtype != "int8" or t.quant is None:
+        raise EdgecError(f"model {role} '{name}' must be an int8 quantized tensor")
+    if name not in plan.offsets:
+        raise EdgecError(f"the memory plan has no offset for model {role} '{name}'")
+    shape = tuple(int(d) for d in t.shape)
+    if len(shape) == 4:
+        labels = ("N", "H", "W", "C")
+        layout = "NHWC [" + ", ".join(f"{k}={d}" for k, d in zip(labels, shape)) + "]"
+        named = list(zip(labels, shape))
+    elif len(shape) == 2:
+        layout = f"[N={shape[0]}, C={shape[1]}]"
+        named = [("N", shape[0]), ("C", shape[1])]
+    else:
+        layout = "shape [" + ", ".join(str(d) for d in shape) + "]"
+        named = []
+    src_layout = graph.io_layout.get(name, "")
+    if src_layout and src_layout != "NHWC" and len(shape) == 4:
+        layout += f" (the source model's {src_layout} tensor, transposed to NHWC)"
+    return _IO(role=role.capitalize(), macro=f"EDGEC_{role.upper()}", name=c_comment(name),
+               shape=shape, size=int(np.prod(shape, dtype=np.int64)),
+               offset=int(plan.offsets[name]),
+               scale_literal=c_float(float(np.asarray(t.quant.scale).reshape(-1)[0])),
+               zero_point=c_macro_int(int(np.asarray(t.quant.zero_point).reshape(-1)[0])),
+               layout_doc=layout, named_dims=named)
+
+
+def _field_value(value: FieldValue, array_ident: str) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, ConstArray):
+        return array_ident
+    if isinstance(value, tuple):
+        return "{" + ", ".join(c_int(v) for v in value) + "}"
+    if isinstance(value, (int, np.integer)):
+        return c_int(int(value))
+    raise EdgecError(f"cannot emit a field of type {type(value).__name__}")
+
+
+def _layer_context(index: int, call: KernelCall, program: Program, plan: Plan
+                   ) -> dict[str, Any]:
+    graph = program.graph
+    ident = f"edgec_l{index:03d}_{c_identifier(call.name)}"
+    arrays, fields = [], []
+    for fname, value in call.fields.items():
+        array_ident = f"{ident}_{fname}"
+        if isinstance(value, ConstArray):
+            data = np.asarray(value.data).reshape(-1)
+            arrays.append({"ident": array_ident, "ctype": value.ctype,
+                           "size": max(int(data.size), 1),
+                           "lines": array_lines(data, VALUES_PER_LINE.get(value.ctype, 8))})
+        fields.append((fname, _field_value(value, array_ident)))
+
+    def tensor_arg(name: str) -> str:
+        if name not in plan.offsets:
+            raise EdgecError(f"the memory plan has no offset for tensor '{name}' "
+                             f"(layer {index}, node '{call.name}')")
+        return f"edgec_arena + {int(plan.offsets[name])}"
+
+    args = [tensor_arg(t) for t in call.inputs] + [tensor_arg(t) for t in call.outputs]
+    io_lines = []
+    for role, names in (("in", call.inputs), ("out", call.outputs)):
+        for t in names:
+            shape = "x".join(str(d) for d in graph.tensors[t].shape)
+            io_lines.append(f"{role:<4}'{c_comment(t)}' [{shape}] @ arena + "
+                            f"{int(plan.offsets[t])}")
+    if call.scratch_bytes > 0:
+        if index not in plan.scratch_offsets:
+            raise EdgecError(f"the memory plan has no scratch buffer for layer {index} "
+                             f"(node '{call.name}')")
+        offset = int(plan.scratch_offsets[index])
+        args.append(f"edgec_arena + {offset}")
+        io_lines.append(f"scratch {call.scratch_bytes} bytes @ arena + {offset}")
+    if call.macs:
+        io_lines.append(f"{call.macs} MACs, {call.const_bytes} bytes of constants")
+    return {"index": index, "ident": ident, "node": c_comment(call.name),
+            "op": call.op, "kernel": call.kernel, "params_type": call.params_type,
+            "arrays": arrays, "fields": fields, "args": args, "io_lines": io_lines}
+
+
+def _meta_lines(meta: dict) -> list[str]:
+    lines = []
+    for key in META_KEYS:
+        if meta.get(key) not in (None, ""):
+            lines.append(f"{key}: {c_comment(meta[key])}")
+    for key in sorted(k for k in meta if k not in META_KEYS):
+        lines.append(f"{key}: {c_comment(meta[key])}")
+    return lines
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Runtime sources
+# ---------------------------------------------------------------------------------------
+
+def _find_runtime_file(name: str) -> Path:
+    for folder in (KERNELS_DIR, INCLUDE_DIR):
+        path = folder / name
+        if path.is_file():
+            return path
+    raise EdgecError(f"runtime_c file '{name}' not found (broken edgec install?)")
+
+
+def runtime_files(kernels: list[str]) -> list[Path]:
+    """The kernel sources defining `kernels`, edgec_kernels.h and every header they
+    include from runtime_c (transitively), in a deterministic order."""
+    sources = []
+    for k in kernels:
+        if k not in KERNEL_SOURCES:
+            raise EdgecError(f"no runtime_c source for kernel '{k}'")
+        if KERNEL_SOURCES[k] not in sources:
+            sources.append(KERNEL_SOURCES[k])
+    wanted = ["edgec_kernels.h"] + sorted(sources)
+    seen: dict[str, Path] = {}
+    while wanted:
+        name = wanted.pop(0)
+        if name in seen:
+            continue
+        path = _find_runtime_file(name)
+        seen[name] = path
+        for inc in _INCLUDE_RE.findall(path.read_text()):
+            if inc not in seen and ((KERNELS_DIR / inc).is_file() or (INCLUDE_DIR / inc).is_file()):
+                wanted.append(inc)
+    return [seen[n] for n in sorted(seen)]
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------
+
+def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> list[Path]:
+    """Write the model's C sources into out_dir; return the written paths (sorted)."""
+    graph = program.graph
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise EdgecError(f"code generation supports one input and one output, the model has "
+                         f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
+    if not program.calls:
+        raise EdgecError("the model has no layers to generate")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    layers = [_layer_context(i, c, program, plan) for i, c in enumerate(program.calls)]
+    context = {
+        "version": edgec.__version__,
+        "meta_lines": _meta_lines(meta or {}),
+        "input": _io_context(program, plan, graph.inputs[0], "input"),
+        "output": _io_context(program, plan, graph.outputs[0], "output"),
+        "arena_size": int(plan.arena_bytes),
+        "num_layers": len(program.calls),
+        "total_macs": sum(c.macs for c in program.calls),
+        "const_bytes": sum(c.const_bytes for c in program.calls),
+        "layers": layers,
+    }
+    env = _environment()
+    written = []
+    for template, filename in (("edgec_model.h.j2", "edgec_model.h"),
+                               ("edgec_model.c.j2", "edgec_model.c")):
+        path = out_dir / filename
+        path.write_text(env.get_template(template).render(**context), encoding="utf-8")
+        written.append(path)
+    for src in runtime_files([c.kernel for c in program.calls]):
+        dst = out_dir / src.name
+        shutil.copyfile(src, dst)
+        written.append(dst)
+    return sorted(written)

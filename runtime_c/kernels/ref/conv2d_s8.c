@@ -1,0 +1,72 @@
+/*
+ * conv2d_s8.c - int8 2-D convolution, per-channel quantized (reference kernel).
+ *
+ * Bit-exact with TFLite reference_integer_ops::ConvPerChannel
+ * (tensorflow/lite/kernels/internal/reference/integer_ops/conv.h).
+ */
+#include "edgec_kernels.h"
+#include "edgec_fixedpoint.h"
+
+#include <stddef.h>
+
+edgec_status edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t batch, out_y, out_x, out_c, filter_y, filter_x, in_c;
+
+    if (p == NULL || in == NULL || out == NULL || p->weights == NULL ||
+        p->output_multiplier == NULL || p->output_shift == NULL) {
+        return EDGEC_ERR_ARG;
+    }
+    if (p->input.c != p->filter.c || p->output.c != p->filter.n ||
+        p->input.n != p->output.n || p->stride.h < 1 || p->stride.w < 1 ||
+        p->dilation.h < 1 || p->dilation.w < 1 || p->act_min > p->act_max) {
+        return EDGEC_ERR_ARG;
+    }
+
+    for (batch = 0; batch < p->output.n; ++batch) {
+        for (out_y = 0; out_y < p->output.h; ++out_y) {
+            const int32_t in_y_origin = out_y * p->stride.h - p->padding.h;
+            for (out_x = 0; out_x < p->output.w; ++out_x) {
+                const int32_t in_x_origin = out_x * p->stride.w - p->padding.w;
+                int8_t *out_pixel =
+                    out + ((batch * p->output.h + out_y) * p->output.w + out_x) * p->output.c;
+                for (out_c = 0; out_c < p->output.c; ++out_c) {
+                    /* |w * (x + input_offset)| <= 128 * 255 < 2^15 per tap: see header. */
+                    int32_t acc = 0;
+                    for (filter_y = 0; filter_y < p->filter.h; ++filter_y) {
+                        const int32_t in_y = in_y_origin + p->dilation.h * filter_y;
+                        if (in_y < 0 || in_y >= p->input.h) {
+                            continue; /* zero padding: the tap contributes nothing */
+                        }
+                        for (filter_x = 0; filter_x < p->filter.w; ++filter_x) {
+                            const int32_t in_x = in_x_origin + p->dilation.w * filter_x;
+                            const int8_t *in_ptr;
+                            const int8_t *w_ptr;
+                            if (in_x < 0 || in_x >= p->input.w) {
+                                continue;
+                            }
+                            in_ptr = in + ((batch * p->input.h + in_y) * p->input.w + in_x) *
+                                              p->input.c;
+                            w_ptr = p->weights +
+                                    ((out_c * p->filter.h + filter_y) * p->filter.w + filter_x) *
+                                        p->filter.c;
+                            for (in_c = 0; in_c < p->input.c; ++in_c) {
+                                acc += (int32_t)w_ptr[in_c] *
+                                       ((int32_t)in_ptr[in_c] + p->input_offset);
+                            }
+                        }
+                    }
+                    if (p->bias != NULL) {
+                        acc += p->bias[out_c];
+                    }
+                    acc = edgec_mbqm(acc, p->output_multiplier[out_c], p->output_shift[out_c]);
+                    acc = edgec_add_wrap(acc, p->output_offset);
+                    acc = edgec_max_i32(acc, p->act_min);
+                    acc = edgec_min_i32(acc, p->act_max);
+                    out_pixel[out_c] = (int8_t)acc;
+                }
+            }
+        }
+    }
+    return EDGEC_OK;
+}

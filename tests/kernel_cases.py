@@ -1,0 +1,700 @@
+"""Shared table of kernel test cases: small quantized graphs built by hand.
+
+Each case builds a quantized NHWC Graph (one op, or a short chain) with seeded random data:
+int8 activations with per-tensor quant, int8 weights with per-channel scales, int32 bias.
+Output quantization is calibrated from a float reference run unless a case fixes it (to
+force requantization multipliers above 1 or very small ones).
+
+    build_case(case) -> (Program, Plan, inputs)
+
+returns the lowered program, a trivial non-overlapping memory plan (the real planner lives
+in toolchain/plan) and `inputs`: {graph input name: int8 array [SAMPLES, *shape]} covering
+the int8 range (random samples, then all -128 and all 127).
+
+float_node() is an independent float64 implementation of each IR op from the graph's own
+attributes and dequantized constants, used to sanity-check the golden model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from edgec.toolchain.ir import Graph, Node, QuantParams, Tensor, verify
+from edgec.toolchain.lower import Program, lower
+from edgec.toolchain.plan.arena import Plan
+
+RANDOM_SAMPLES = 16
+ALIGN = 16
+
+
+# ---------------------------------------------------------------------------------------
+# Quantization helpers
+# ---------------------------------------------------------------------------------------
+
+def dequantize(q: np.ndarray, qp: QuantParams) -> np.ndarray:
+    scale = np.asarray(qp.scale, np.float64)
+    zp = np.asarray(qp.zero_point, np.float64)
+    if qp.axis is not None and scale.ndim == 1:
+        shape = [1] * q.ndim
+        shape[qp.axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (q.astype(np.float64) - zp) * scale
+
+
+def calibrate(values: np.ndarray) -> QuantParams:
+    """Asymmetric int8 params covering the values' range (and 0)."""
+    lo = min(float(values.min()), 0.0)
+    hi = max(float(values.max()), 0.0)
+    scale = (hi - lo) / 255.0 if hi > lo else 1e-3
+    zp = int(np.clip(np.round(-128 - lo / scale), -128, 127))
+    return QuantParams.per_tensor(scale, zp)
+
+
+# ---------------------------------------------------------------------------------------
+# Float reference of each IR op (independent of the lowering and of the golden model)
+# ---------------------------------------------------------------------------------------
+
+def _const(graph: Graph, name: str) -> np.ndarray | None:
+    if name == "" or name is None:
+        return None
+    t = graph.tensors[name]
+    if t.dtype == "int32":  # bias: scale s_in * s_w[c], zero point 0
+        return t.data.astype(np.float64) * np.asarray(t.quant.scale, np.float64)
+    return dequantize(t.data, t.quant)
+
+
+def _clamp_act(y: np.ndarray, node: Node) -> np.ndarray:
+    lo, hi = node.attrs.get("act_min"), node.attrs.get("act_max")
+    if lo is not None:
+        y = np.maximum(y, lo)
+    if hi is not None:
+        y = np.minimum(y, hi)
+    return y
+
+
+def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
+    t, l, b, r = pads
+    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=value)
+
+
+def _conv_float(x, w, b, strides, dilations, pads, depthwise, dm=1):
+    xp = _pad(x, pads)
+    n = x.shape[0]
+    if depthwise:
+        _, kh, kw, co = w.shape
+    else:
+        co, kh, kw, _ = w.shape
+    sh, sw = strides
+    dh, dw = dilations
+    oh = (xp.shape[1] - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (xp.shape[2] - ((kw - 1) * dw + 1)) // sw + 1
+    y = np.zeros((n, oh, ow, co))
+    for oy in range(oh):
+        for ox in range(ow):
+            patch = xp[:, oy * sh:oy * sh + (kh - 1) * dh + 1:dh,
+                       ox * sw:ox * sw + (kw - 1) * dw + 1:dw, :]  # n, kh, kw, ci
+            if depthwise:
+                patch = np.repeat(patch, dm, axis=3)
+                y[:, oy, ox, :] = np.einsum("nhwc,hwc->nc", patch, w[0])
+            else:
+                y[:, oy, ox, :] = np.einsum("nhwc,ohwc->no", patch, w)
+    if b is not None:
+        y = y + b
+    return y
+
+
+def _pool_float(x, kernel, strides, pads, mode):
+    n, h, w, c = x.shape
+    t, l, b_, r = pads
+    kh, kw = kernel
+    sh, sw = strides
+    oh = (h + t + b_ - kh) // sh + 1
+    ow = (w + l + r - kw) // sw + 1
+    y = np.zeros((n, oh, ow, c))
+    for oy in range(oh):
+        for ox in range(ow):
+            y0, x0 = oy * sh - t, ox * sw - l
+            win = x[:, max(y0, 0):min(y0 + kh, h), max(x0, 0):min(x0 + kw, w), :]
+            y[:, oy, ox, :] = win.max(axis=(1, 2)) if mode == "max" else win.mean(axis=(1, 2))
+    return y
+
+
+def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """The node's output in float64 from float inputs (activations in node.inputs order).
+
+    Shapes are the natural ones (fully connected -> [rows, C_OUT], mean -> [N, 1, 1, C]);
+    callers reshape to the output tensor's shape."""
+    op, a = node.op, node.attrs
+    x = inputs[0]
+    if op in ("conv2d", "depthwise_conv2d"):
+        w = _const(graph, node.inputs[1])
+        b = _const(graph, node.inputs[2]) if len(node.inputs) > 2 else None
+        y = _conv_float(x, w, b, a.get("strides", (1, 1)), a.get("dilations", (1, 1)),
+                        a.get("pads", (0, 0, 0, 0)), op == "depthwise_conv2d",
+                        a.get("depth_multiplier", 1))
+        return _clamp_act(y, node)
+    if op == "fully_connected":
+        w = _const(graph, node.inputs[1])
+        b = _const(graph, node.inputs[2]) if len(node.inputs) > 2 else None
+        y = x.reshape(-1, w.shape[1]) @ w.T
+        if b is not None:
+            y = y + b
+        return _clamp_act(y, node)
+    if op == "add":
+        return _clamp_act(inputs[0] + inputs[1], node)
+    if op in ("max_pool2d", "avg_pool2d"):
+        y = _pool_float(x, a["kernel"], a.get("strides", a["kernel"]),
+                        a.get("pads", (0, 0, 0, 0)), "max" if op == "max_pool2d" else "avg")
+        return _clamp_act(y, node)
+    if op == "mean":
+        return x.mean(axis=(1, 2), keepdims=True)
+    if op == "softmax":
+        z = x * a.get("beta", 1.0)
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    if op == "relu":
+        return np.maximum(x, 0.0)
+    if op == "clip":
+        return _clamp_act(x, node)
+    if op == "requantize":
+        return x.copy()
+    raise NotImplementedError(op)
+
+
+# ---------------------------------------------------------------------------------------
+# Graph building
+# ---------------------------------------------------------------------------------------
+
+class GraphBuilder:
+    """Builds a quantized graph node by node, calibrating each output on float data."""
+
+    def __init__(self, rng: np.random.Generator, calib_samples: int = 8):
+        self.rng = rng
+        self.tensors: dict[str, Tensor] = {}
+        self.nodes: list[Node] = []
+        self.inputs: list[str] = []
+        self.float_values: dict[str, np.ndarray] = {}  # calibration data, float
+        self.calib_samples = calib_samples
+
+    def input(self, name: str, shape: tuple[int, ...], scale: float, zp: int) -> str:
+        qp = QuantParams.per_tensor(scale, zp)
+        self.tensors[name] = Tensor(name, tuple(shape), "int8", quant=qp)
+        self.inputs.append(name)
+        q = self.rng.integers(-128, 128, size=(self.calib_samples, *shape))
+        self.float_values[name] = dequantize(q, qp)
+        return name
+
+    def weights(self, name: str, shape: tuple[int, ...], axis: int,
+                scales: np.ndarray | float | None = None, per_tensor: bool = False) -> str:
+        channels = shape[axis]
+        if scales is None:
+            scales = self.rng.uniform(0.004, 0.03, size=channels)
+        q = self.rng.integers(-127, 128, size=shape).astype(np.int8)
+        if per_tensor:
+            qp = QuantParams(np.asarray(float(np.atleast_1d(scales)[0]), np.float64),
+                             np.asarray(0, np.int64))
+        else:
+            s = np.broadcast_to(np.asarray(scales, np.float64), (channels,)).copy()
+            qp = QuantParams(s, np.zeros(channels, np.int64), axis=axis)
+        self.tensors[name] = Tensor(name, tuple(shape), "int8", data=q, quant=qp)
+        return name
+
+    def bias(self, name: str, x: str, w: str, channels: int, magnitude: int = 3000) -> str:
+        s_in = float(np.asarray(self.tensors[x].quant.scale))
+        s_w = np.broadcast_to(np.asarray(self.tensors[w].quant.scale, np.float64),
+                              (channels,))
+        data = self.rng.integers(-magnitude, magnitude + 1, size=channels).astype(np.int32)
+        qp = QuantParams(s_in * s_w, np.zeros(channels, np.int64), axis=0)
+        self.tensors[name] = Tensor(name, (channels,), "int32", data=data, quant=qp)
+        return name
+
+    def node(self, op: str, inputs: list[str], attrs: dict | None = None,
+             out_shape: tuple[int, ...] | None = None, out_quant: tuple[float, int] | None = None,
+             name: str | None = None) -> str:
+        name = name or f"{op}_{len(self.nodes)}"
+        out = f"{name}_out"
+        node = Node(name, op, list(inputs), [out], dict(attrs or {}))
+        graph = self._graph(outputs=[])
+        samples = self.calib_samples
+        # float values are [SAMPLES, *shape]: fold the samples into the batch axis
+        acts = [self.float_values[t].reshape((-1,) + self.float_values[t].shape[2:])
+                for t in inputs if t and not self.tensors[t].is_const]
+        y = float_node(graph, node, acts)
+        if out_shape is not None:
+            y = y.reshape((samples,) + tuple(out_shape))
+        else:
+            y = y.reshape((samples, y.shape[0] // samples) + y.shape[1:])
+        if out_quant is not None:
+            qp = QuantParams.per_tensor(*out_quant)
+        elif op == "softmax":
+            qp = QuantParams.per_tensor(1.0 / 256, -128)
+        else:
+            qp = calibrate(y)
+        self.tensors[out] = Tensor(out, tuple(y.shape[1:]), "int8", quant=qp)
+        self.nodes.append(node)
+        # Propagate quantized-then-dequantized values, as the int8 model sees them.
+        q = np.clip(np.round(y / float(qp.scale)) + int(qp.zero_point), -128, 127)
+        self.float_values[out] = dequantize(q, qp)
+        return out
+
+    def _graph(self, outputs: list[str]) -> Graph:
+        return Graph(tensors=dict(self.tensors), nodes=list(self.nodes),
+                     inputs=list(self.inputs), outputs=outputs)
+
+    def graph(self, output: str) -> Graph:
+        g = self._graph([output])
+        verify(g)
+        return g
+
+
+# ---------------------------------------------------------------------------------------
+# The case table
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Callable[[GraphBuilder], str]  # adds nodes, returns the graph output
+    seed: int = 0
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _conv(shape, c_out, k, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0),
+          act=(None, None), with_bias=True, in_q=(0.05, 3), w_scales=None, out_q=None):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *in_q)
+        w = b.weights("w", (c_out, k[0], k[1], shape[3]), 0, w_scales)
+        ins = [x, w] + ([b.bias("bias", x, w, c_out)] if with_bias else [])
+        return b.node("conv2d", ins, {"strides": strides, "dilations": dilations,
+                                      "pads": pads, "act_min": act[0], "act_max": act[1]},
+                      out_quant=out_q)
+    return build
+
+
+def _dw(shape, dm, k, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0),
+        act=(None, None), with_bias=True, in_q=(0.04, -7), w_scales=None, out_q=None):
+    def build(b: GraphBuilder) -> str:
+        c_out = shape[3] * dm
+        x = b.input("x", shape, *in_q)
+        w = b.weights("w", (1, k[0], k[1], c_out), 3, w_scales)
+        ins = [x, w] + ([b.bias("bias", x, w, c_out)] if with_bias else [])
+        return b.node("depthwise_conv2d", ins,
+                      {"strides": strides, "dilations": dilations, "pads": pads,
+                       "depth_multiplier": dm, "act_min": act[0], "act_max": act[1]},
+                      out_quant=out_q)
+    return build
+
+
+def _fc(shape, c_out, with_bias=True, act=(None, None), per_tensor=False, in_q=(0.06, -20),
+        out_shape=None, w_scales=None, out_q=None, c_in=None):
+    def build(b: GraphBuilder) -> str:
+        depth = c_in or shape[-1]
+        x = b.input("x", shape, *in_q)
+        w = b.weights("w", (c_out, depth), 0, w_scales, per_tensor=per_tensor)
+        ins = [x, w] + ([b.bias("bias", x, w, c_out)] if with_bias else [])
+        rows = int(np.prod(shape)) // depth
+        return b.node("fully_connected", ins, {"act_min": act[0], "act_max": act[1]},
+                      out_shape=out_shape or (rows, c_out), out_quant=out_q)
+    return build
+
+
+def _add(shape, qa, qb, act=(None, None), out_q=None):
+    """a = the input, b = a 1x1 conv of it (channels mixed: b is not a function of a
+    element-wise) quantized with qb; out = a + b. The generated API has one input."""
+    def build(b: GraphBuilder) -> str:
+        a = b.input("a", shape, *qa)
+        w = b.weights("mix_w", (shape[3], 1, 1, shape[3]), 0,
+                      b.rng.uniform(0.5, 1.5, shape[3]) * 3 * qb[0] / qa[0] / shape[3])
+        other = b.node("conv2d", [a, w], {}, out_quant=qb, name="mix")
+        return b.node("add", [a, other], {"act_min": act[0], "act_max": act[1]},
+                      out_quant=out_q, name="add")
+    return build
+
+
+def _pool(op, shape, kernel, strides, pads=(0, 0, 0, 0), act=(None, None), q=(0.07, 5)):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        return b.node(op, [x], {"kernel": kernel, "strides": strides, "pads": pads,
+                                "act_min": act[0], "act_max": act[1]}, out_quant=q)
+    return build
+
+
+def _mean(shape, keepdims, q=(0.03, -11), out_q=None):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        out_shape = (shape[0], 1, 1, shape[3]) if keepdims else (shape[0], shape[3])
+        return b.node("mean", [x], {"axes": (1, 2), "keepdims": keepdims},
+                      out_shape=out_shape, out_quant=out_q or q)
+    return build
+
+
+def _softmax(shape, scale, zp, beta=1.0):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, scale, zp)
+        return b.node("softmax", [x], {"beta": beta})
+    return build
+
+
+def _unary(op, shape, in_q, out_q, attrs=None):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *in_q)
+        return b.node(op, [x], attrs or {}, out_quant=out_q)
+    return build
+
+
+def _multi_op(b: GraphBuilder) -> str:
+    """conv -> depthwise -> add (residual) -> global avgpool -> fully connected -> softmax."""
+    x = b.input("image", (1, 8, 8, 3), 1 / 128, 0)
+    w1 = b.weights("conv_w", (8, 3, 3, 3), 0)
+    c1 = b.node("conv2d", [x, w1, b.bias("conv_b", x, w1, 8, 500)],
+                {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1),
+                 "act_min": 0.0, "act_max": None}, name="conv")
+    w2 = b.weights("dw_w", (1, 3, 3, 8), 3, b.rng.uniform(0.05, 0.2, 8))
+    d1 = b.node("depthwise_conv2d", [c1, w2, b.bias("dw_b", c1, w2, 8, 200)],
+                {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1),
+                 "depth_multiplier": 1, "act_min": 0.0, "act_max": 6.0}, name="dw")
+    s1 = b.node("add", [c1, d1], {"act_min": None, "act_max": None}, name="residual")
+    sq = b.tensors[s1].quant
+    p1 = b.node("avg_pool2d", [s1], {"kernel": (8, 8), "strides": (8, 8),
+                                     "pads": (0, 0, 0, 0)},
+                out_quant=(float(sq.scale), int(sq.zero_point)), name="pool")
+    w3 = b.weights("fc_w", (5, 8), 0, b.rng.uniform(0.01, 0.05, 5))
+    f1 = b.node("fully_connected", [p1, w3, b.bias("fc_b", p1, w3, 5, 100)], {},
+                out_shape=(1, 5), name="fc")
+    return b.node("softmax", [f1], {"beta": 1.0}, name="softmax")
+
+
+CASES: list[Case] = [
+    # conv2d
+    Case("conv_1x1", _conv((1, 6, 6, 8), 5, (1, 1)), 1),
+    Case("conv_3x3_pad1_relu_c3_c7", _conv((1, 8, 8, 3), 7, (3, 3), pads=(1, 1, 1, 1),
+                                           act=(0.0, None)), 2),
+    Case("conv_3x3_s2_asym_pads", _conv((1, 9, 9, 5), 4, (3, 3), strides=(2, 2),
+                                        pads=(0, 1, 1, 0)), 3),
+    Case("conv_3x3_s2_same_pads_0011", _conv((1, 8, 8, 5), 6, (3, 3), strides=(2, 2),
+                                             pads=(0, 0, 1, 1), act=(0.0, 6.0)), 8),
+    Case("conv_5x5_pad2_relu6", _conv((1, 7, 7, 3), 5, (5, 5), pads=(2, 2, 2, 2),
+                                      act=(0.0, 6.0)), 4),
+    Case("conv_3x3_dil2", _conv((1, 9, 9, 4), 6, (3, 3), dilations=(2, 2),
+                                pads=(2, 2, 2, 2)), 5),
+    Case("conv_1x3_stride_1x2_nobias_batch2", _conv((2, 5, 7, 3), 3, (1, 3), strides=(1, 2),
+                                                    with_bias=False), 6),
+    # per-channel multipliers > 1 (positive shifts, saturating), tiny, and flushed to zero
+    Case("conv_shifts_both_signs", _conv((1, 5, 5, 4), 6, (3, 3), pads=(1, 1, 1, 1),
+                                         in_q=(0.5, -1),
+                                         w_scales=np.array([4.0, 0.5, 1e-3, 1e-7, 1e-12, 0.05]),
+                                         out_q=(0.02, 10)), 7),
+    # power-of-two scales: many exact rounding ties (double rounding, as TFLite's conv)
+    Case("conv_exact_ties_pow2_scales", _conv((1, 5, 5, 2), 4, (3, 3), pads=(1, 1, 1, 1),
+                                              in_q=(0.5, 0), w_scales=np.full(4, 2.0 ** -6),
+                                              out_q=(0.25, 0)), 9),
+    # depthwise_conv2d
+    Case("dw_3x3_m1_pad1_relu6_c5", _dw((1, 8, 8, 5), 1, (3, 3), pads=(1, 1, 1, 1),
+                                        act=(0.0, 6.0)), 11),
+    Case("dw_3x3_m2_s2", _dw((1, 9, 9, 3), 2, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1)), 12),
+    Case("dw_5x5_dil2_nobias", _dw((1, 10, 10, 4), 1, (5, 5), dilations=(2, 2),
+                                   pads=(4, 4, 4, 4), with_bias=False), 13),
+    Case("dw_3x3_asym_pads_m3", _dw((1, 6, 7, 2), 3, (3, 3), strides=(2, 1),
+                                    pads=(1, 0, 0, 2)), 14),
+    Case("dw_3x3_s2_same_pads_0011", _dw((1, 8, 10, 7), 1, (3, 3), strides=(2, 2),
+                                         pads=(0, 0, 1, 1), act=(-1.0, 1.0)), 16),
+    Case("dw_shifts_both_signs", _dw((1, 5, 5, 3), 2, (3, 3), pads=(1, 1, 1, 1),
+                                     in_q=(0.25, 4),
+                                     w_scales=np.array([2.0, 1e-4, 0.3, 1e-9, 0.01, 8.0]),
+                                     out_q=(0.05, -3)), 15),
+    # fully_connected
+    Case("fc_bias", _fc((1, 20), 7), 21),
+    Case("fc_nobias_rows3", _fc((3, 13), 5, with_bias=False), 22),
+    Case("fc_from_4d_relu", _fc((1, 2, 2, 6), 10, act=(0.0, None), out_shape=(1, 10),
+                                        c_in=24), 23),
+    Case("fc_per_tensor_weights", _fc((2, 9), 4, per_tensor=True), 24),
+    Case("fc_shifts_both_signs", _fc((1, 16), 4, in_q=(1.0, 0),
+                                     w_scales=np.array([3.0, 1e-6, 0.02, 1e-11]),
+                                     out_q=(0.5, 0)), 25),
+    # ties: LiteRT's FC rounds once, half away from zero
+    Case("fc_exact_ties_pow2_scales", _fc((4, 2), 6, with_bias=False, in_q=(0.5, 0),
+                                          w_scales=np.full(6, 0.125), out_q=(4.0, 0)), 26),
+    # add
+    Case("add_different_scales", _add((1, 4, 4, 7), (0.05, -3), (0.13, 17)), 31),
+    Case("add_fused_relu", _add((1, 3, 5, 6), (0.2, 40), (0.02, -100), act=(0.0, None)), 32),
+    Case("add_relu6_fixed_out", _add((2, 3, 3, 5), (0.1, 0), (0.1, 0), act=(0.0, 6.0),
+                                     out_q=(6 / 255, -128)), 33),
+    # pooling
+    Case("maxpool_2x2_s2", _pool("max_pool2d", (1, 8, 8, 5), (2, 2), (2, 2)), 41),
+    Case("maxpool_3x3_s2_pad1_relu", _pool("max_pool2d", (1, 9, 9, 3), (3, 3), (2, 2),
+                                           (1, 1, 1, 1), act=(0.0, None)), 42),
+    Case("avgpool_3x3_s1_pad1_c7", _pool("avg_pool2d", (1, 6, 6, 7), (3, 3), (1, 1),
+                                         (1, 1, 1, 1)), 43),
+    Case("avgpool_2x2_s2_asym_pad", _pool("avg_pool2d", (2, 7, 7, 4), (2, 2), (2, 2),
+                                          (0, 0, 1, 1), q=(0.1, -60)), 44),
+    Case("mean_keepdims", _mean((1, 5, 5, 9), True), 45),
+    Case("mean_no_keepdims", _mean((2, 3, 4, 6), False), 46),
+    Case("mean_requantizing_7x7", _mean((1, 7, 7, 5), True, (0.05, 20), (0.011, -4)), 47),
+    # softmax
+    Case("softmax_scale_0p1", _softmax((1, 10), 0.1, 5), 51),
+    Case("softmax_scale_1_rows2", _softmax((2, 7), 1.0, -3), 52),
+    Case("softmax_scale_0p01_4d", _softmax((1, 1, 3, 12), 0.01, 0), 53),
+    Case("softmax_beta_0p5", _softmax((1, 9), 0.3, 20, beta=0.5), 54),
+    Case("softmax_scale_0p0625", _softmax((3, 5), 1 / 16, -128), 55),
+    # relu / clip / requantize with changed scales
+    Case("relu_changed_scale", _unary("relu", (1, 4, 4, 5), (0.05, -10), (0.03, -128)), 61),
+    Case("clip_m1_2", _unary("clip", (1, 3, 3, 7), (0.02, 9), (0.015, 0),
+                             {"act_min": -1.0, "act_max": 2.0}), 62),
+    Case("relu6_clip_upscale", _unary("clip", (2, 30), (0.1, 0), (0.01, -128),
+                                      {"act_min": 0.0, "act_max": 6.0}), 63),
+    Case("requantize_gt1", _unary("requantize", (1, 40), (0.2, 3), (0.07, -5)), 64),
+    # chain
+    Case("multi_conv_dw_add_pool_fc_softmax", _multi_op, 71, tags=("multi",)),
+]
+
+CASES_BY_ID = {c.id: c for c in CASES}
+
+
+# ---------------------------------------------------------------------------------------
+# Building a case
+# ---------------------------------------------------------------------------------------
+
+def build_graph(case: Case) -> Graph:
+    b = GraphBuilder(np.random.default_rng(case.seed))
+    out = case.build(b)
+    return b.graph(out)
+
+
+def trivial_plan(program: Program) -> Plan:
+    """Every activation tensor in its own 16-byte aligned slot, in order of definition."""
+    graph = program.graph
+    names = list(graph.inputs)
+    for call in program.calls:
+        names += [t for t in call.outputs if t not in names]
+    offsets, timeline, end = {}, [], 0
+    last = len(program.calls) - 1
+    for name in names:
+        nbytes = graph.tensors[name].nbytes
+        offsets[name] = end
+        first = 0 if name in graph.inputs else next(
+            i for i, c in enumerate(program.calls) if name in c.outputs)
+        users = [i for i, c in enumerate(program.calls) if name in c.inputs]
+        final = last if name in graph.outputs else max(users, default=first)
+        timeline.append({"name": name, "first": first, "last": final, "offset": end,
+                         "bytes": nbytes})
+        end += (nbytes + ALIGN - 1) // ALIGN * ALIGN
+    return Plan(offsets=offsets, scratch_offsets={}, arena_bytes=max(end, ALIGN),
+                lower_bound_bytes=end, timeline=timeline)
+
+
+def make_inputs(graph: Graph, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(10_000 + seed)
+    out = {}
+    for name in graph.inputs:
+        shape = tuple(graph.tensors[name].shape)
+        samples = [rng.integers(-128, 128, size=shape) for _ in range(RANDOM_SAMPLES)]
+        samples += [np.full(shape, -128), np.full(shape, 127)]
+        out[name] = np.stack(samples).astype(np.int8)
+    return out
+
+
+def build_case(case: Case) -> tuple[Program, Plan, dict[str, np.ndarray]]:
+    graph = build_graph(case)
+    program = lower(graph)
+    return program, trivial_plan(program), make_inputs(graph, case.seed)
+
+
+# ---------------------------------------------------------------------------------------
+# The same graphs as .tflite models (for LiteRT's reference kernels, the final judge)
+# ---------------------------------------------------------------------------------------
+
+def _tflite_padding(node: Node, graph: Graph, kernel: tuple[int, int]) -> int | None:
+    """Padding.VALID / Padding.SAME if the node's explicit pads are TFLite's, else None."""
+    from ai_edge_litert import schema_py_generated as tfl
+
+    pads = tuple(node.attrs.get("pads") or (0, 0, 0, 0))
+    strides = tuple(node.attrs.get("strides") or (1, 1))
+    dil = tuple(node.attrs.get("dilations") or (1, 1))
+    if pads == (0, 0, 0, 0):
+        return tfl.Padding.VALID
+    shape = graph.tensors[node.inputs[0]].shape
+    same = []
+    for size, k, s, d in zip(shape[1:3], kernel, strides, dil):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        same.append((total // 2, total - total // 2))
+    if pads == (same[0][0], same[1][0], same[0][1], same[1][1]):
+        return tfl.Padding.SAME
+    return None
+
+
+def _tflite_activation(lo, hi) -> int | None:
+    from ai_edge_litert import schema_py_generated as tfl
+
+    return {(None, None): tfl.ActivationFunctionType.NONE,
+            (0.0, None): tfl.ActivationFunctionType.RELU,
+            (0.0, 6.0): tfl.ActivationFunctionType.RELU6,
+            (-1.0, 1.0): tfl.ActivationFunctionType.RELU_N1_TO_1}.get(
+        (None if lo is None else float(lo), None if hi is None else float(hi)))
+
+
+def to_tflite(graph: Graph) -> bytes | None:
+    """The quantized graph as a .tflite flatbuffer, or None if TFLite cannot express it
+    (explicit pads that are neither SAME nor VALID, a clamp that is not a TFLite activation)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as tfl
+
+    BO, OP = tfl.BuiltinOperator, tfl.BuiltinOptions
+    model = tfl.ModelT()
+    model.version = 3
+    model.buffers = [tfl.BufferT()]
+    model.operatorCodes = []
+    sub = tfl.SubGraphT()
+    sub.tensors, sub.operators = [], []
+    index: dict[str, int] = {}
+
+    def add_tensor(t: Tensor) -> int:
+        if t.name in index:
+            return index[t.name]
+        tt = tfl.TensorT()
+        tt.name = t.name.encode()
+        tt.shape = np.asarray(t.shape, np.int32)
+        tt.type = {"int8": tfl.TensorType.INT8, "int32": tfl.TensorType.INT32}[t.dtype]
+        tt.buffer = 0
+        if t.is_const:
+            buf = tfl.BufferT()
+            buf.data = np.frombuffer(np.ascontiguousarray(t.data).tobytes(), np.uint8)
+            model.buffers.append(buf)
+            tt.buffer = len(model.buffers) - 1
+        if t.quant is not None:
+            q = tfl.QuantizationParametersT()
+            q.scale = np.atleast_1d(np.asarray(t.quant.scale, np.float32))
+            q.zeroPoint = np.atleast_1d(np.asarray(t.quant.zero_point, np.int64))
+            q.quantizedDimension = int(t.quant.axis or 0)
+            tt.quantization = q
+        sub.tensors.append(tt)
+        index[t.name] = len(sub.tensors) - 1
+        return index[t.name]
+
+    def const_i32(name: str, values) -> str:
+        data = np.asarray(values, np.int32)
+        t = Tensor(name, data.shape, "int32", data=data)
+        graph.tensors.setdefault(name, t)
+        return name
+
+    def opcode(code: int) -> int:
+        for i, oc in enumerate(model.operatorCodes):
+            if oc.builtinCode == code:
+                return i
+        oc = tfl.OperatorCodeT()
+        oc.builtinCode = code
+        oc.deprecatedBuiltinCode = min(code, 127)
+        oc.version = 1
+        model.operatorCodes.append(oc)
+        return len(model.operatorCodes) - 1
+
+    graph = graph.copy()
+    for node in graph.nodes:
+        a = node.attrs
+        act = _tflite_activation(a.get("act_min"), a.get("act_max"))
+        inputs = [n for n in node.inputs]
+        op = tfl.OperatorT()
+        if node.op in ("conv2d", "depthwise_conv2d"):
+            w = graph.tensors[node.inputs[1]]
+            kernel = (w.shape[1], w.shape[2])
+            pad = _tflite_padding(node, graph, kernel)
+            if pad is None or act is None:
+                return None
+            if node.op == "conv2d":
+                code, opt = BO.CONV_2D, tfl.Conv2DOptionsT()
+                op.builtinOptionsType = OP.Conv2DOptions
+            else:
+                code, opt = BO.DEPTHWISE_CONV_2D, tfl.DepthwiseConv2DOptionsT()
+                opt.depthMultiplier = int(a.get("depth_multiplier", 1))
+                op.builtinOptionsType = OP.DepthwiseConv2DOptions
+            opt.padding = pad
+            opt.strideH, opt.strideW = a.get("strides") or (1, 1)
+            opt.dilationHFactor, opt.dilationWFactor = a.get("dilations") or (1, 1)
+            opt.fusedActivationFunction = act
+            if len(inputs) < 3 or not inputs[2]:  # TFLite's int8 conv needs a bias: zeros
+                c_out = w.shape[0] if node.op == "conv2d" else w.shape[3]
+                s_in = float(np.asarray(graph.tensors[inputs[0]].quant.scale))
+                s_w = np.broadcast_to(np.asarray(w.quant.scale, np.float64), (c_out,))
+                zeros = Tensor(f"{node.name}_zero_bias", (c_out,), "int32",
+                               data=np.zeros(c_out, np.int32),
+                               quant=QuantParams(s_in * s_w, np.zeros(c_out, np.int64), 0))
+                graph.tensors[zeros.name] = zeros
+                inputs = inputs[:2] + [zeros.name]
+        elif node.op == "fully_connected":
+            if act is None:
+                return None
+            code, opt = BO.FULLY_CONNECTED, tfl.FullyConnectedOptionsT()
+            op.builtinOptionsType = OP.FullyConnectedOptions
+            opt.fusedActivationFunction = act
+            if len(inputs) < 3:
+                inputs.append("")
+        elif node.op == "add":
+            if act is None:
+                return None
+            code, opt = BO.ADD, tfl.AddOptionsT()
+            op.builtinOptionsType = OP.AddOptions
+            opt.fusedActivationFunction = act
+        elif node.op in ("max_pool2d", "avg_pool2d"):
+            pad = _tflite_padding(node, graph, tuple(a["kernel"]))
+            if pad is None or act is None:
+                return None
+            code = BO.MAX_POOL_2D if node.op == "max_pool2d" else BO.AVERAGE_POOL_2D
+            opt = tfl.Pool2DOptionsT()
+            op.builtinOptionsType = OP.Pool2DOptions
+            opt.padding = pad
+            opt.strideH, opt.strideW = a.get("strides") or a["kernel"]
+            opt.filterHeight, opt.filterWidth = a["kernel"]
+            opt.fusedActivationFunction = act
+        elif node.op == "mean":
+            code, opt = BO.MEAN, tfl.ReducerOptionsT()
+            op.builtinOptionsType = OP.ReducerOptions
+            opt.keepDims = bool(a.get("keepdims", True))
+            inputs.append(const_i32(f"{node.name}_axes", list(a["axes"])))
+        elif node.op == "softmax":
+            code, opt = BO.SOFTMAX, tfl.SoftmaxOptionsT()
+            op.builtinOptionsType = OP.SoftmaxOptions
+            opt.beta = float(a.get("beta", 1.0))
+        elif node.op == "relu":
+            code, opt = BO.RELU, None
+        elif node.op == "clip":
+            code = {tfl.ActivationFunctionType.RELU: BO.RELU,
+                    tfl.ActivationFunctionType.RELU6: BO.RELU6,
+                    tfl.ActivationFunctionType.RELU_N1_TO_1: BO.RELU_N1_TO_1}.get(act)
+            if code is None:
+                return None
+            opt = None
+        elif node.op == "requantize":
+            code, opt = BO.QUANTIZE, None
+        else:
+            return None
+        op.opcodeIndex = opcode(code)
+        op.builtinOptions = opt
+        op.inputs = np.asarray([add_tensor(graph.tensors[t]) if t else -1 for t in inputs],
+                               np.int32)
+        op.outputs = np.asarray([add_tensor(graph.tensors[t]) for t in node.outputs],
+                                np.int32)
+        sub.operators.append(op)
+    sub.inputs = np.asarray([index[n] for n in graph.inputs], np.int32)
+    sub.outputs = np.asarray([index[n] for n in graph.outputs], np.int32)
+    model.subgraphs = [sub]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def run_litert_reference(model: bytes, samples: np.ndarray) -> np.ndarray:
+    """LiteRT with its reference kernels (BUILTIN_REF), one invoke per sample."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_content=model, num_threads=1,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    results = []
+    for sample in samples:
+        interp.set_tensor(inp["index"], sample.reshape(inp["shape"]).astype(np.int8))
+        interp.invoke()
+        results.append(np.array(interp.get_tensor(out["index"])).reshape(-1))
+    return np.stack(results)
