@@ -14,8 +14,6 @@ from edgec.toolchain.target import load_target
 
 FAKE_MODEL = Path(__file__).parent / "fake_model"
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc not installed")
 
 
 @pytest.fixture(scope="module")

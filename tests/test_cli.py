@@ -1,7 +1,6 @@
 """Bad input: one clear line on stderr, a non-zero exit, no traceback, no partial output."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -5,7 +5,6 @@ Every run has a timeout (run_firmware's timeout_s), so a hung emulator fails the
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,9 +23,6 @@ FAKE_MODEL = Path(__file__).parent / "fake_model"
 LOOP_INSTRUCTIONS = 4 * 2 * 5000  # 4 layers x 5000 iterations x (SUBS + BNE)
 TIMEOUT_S = 30.0
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="arm-none-eabi-gcc or qemu-system-arm not installed")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,6 @@ META = {"model": "kernel_case", "model_sha256": "0" * 64, "target": "host",
         "command": "pytest"}
 FLOAT_TOLERANCE_STEPS = 2.0
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
 
 
 def _compile_case(case, root: Path):
@@ -54,15 +53,12 @@ def _compile_case(case, root: Path):
 @pytest.fixture(scope="module")
 def host_builds(tmp_path_factory):
     """Every case emitted and compiled once, in parallel."""
-    if shutil.which("gcc") is None:
-        pytest.skip("host gcc not installed")
     root = tmp_path_factory.mktemp("kernel_cases")
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         builds = list(pool.map(lambda c: _compile_case(c, root), CASES))
     return {c.id: b for c, b in zip(CASES, builds)}
 
 
-@needs_gcc
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_generated_c_equals_golden(case, host_builds, tmp_path):
     program, inputs, exe, build = host_builds[case.id]
@@ -106,16 +102,18 @@ def test_golden_close_to_float(case):
                 f"steps away from the float result")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+# Cases TFLite cannot express (explicit pads, arbitrary clamps) are checked against the float
+# computation above, not here.
+LITERT_CASES = [c for c in CASES if to_tflite(build_case(c)[0].graph) is not None]
+
+
+@pytest.mark.parametrize("case", LITERT_CASES, ids=[c.id for c in LITERT_CASES])
 def test_golden_equals_litert_reference_kernels(case):
     """The final judge: LiteRT's reference kernels (BUILTIN_REF) on the same graph as a
     .tflite model must give the golden model's bytes exactly."""
-    pytest.importorskip("ai_edge_litert")
     program, _, inputs = build_case(case)
     graph = program.graph
     model = to_tflite(graph)
-    if model is None:
-        pytest.skip("not expressible in TFLite (explicit pads or clamp)")
     name = graph.inputs[0]
     rng = np.random.default_rng(case.seed + 99)
     extra = rng.integers(-128, 128, size=(24,) + tuple(graph.tensors[name].shape))
@@ -127,28 +125,6 @@ def test_golden_equals_litert_reference_kernels(case):
         assert bad.size == 0, (f"sample {s}: {bad.size}/{got.size} values differ from LiteRT, "
                                f"first at {bad[0]}: golden {got[bad[0]]} vs LiteRT "
                                f"{want[s][bad[0]]}")
-
-
-def test_golden_is_fast_enough():
-    """A MobileNet-ish stack of 96x96 layers runs in well under a few seconds."""
-    import time
-
-    from kernel_cases import GraphBuilder
-
-    b = GraphBuilder(np.random.default_rng(0), calib_samples=1)
-    x = b.input("x", (1, 96, 96, 3), 1 / 128, 0)
-    w = b.weights("w0", (16, 3, 3, 3), 0)
-    x = b.node("conv2d", [x, w], {"strides": (2, 2), "pads": (0, 0, 1, 1)})
-    for i in range(6):
-        c = b.tensors[x].shape[3]
-        w = b.weights(f"dw{i}", (1, 3, 3, c), 3)
-        x = b.node("depthwise_conv2d", [x, w], {"pads": (1, 1, 1, 1), "depth_multiplier": 1})
-        w = b.weights(f"pw{i}", (32, 1, 1, c), 0)
-        x = b.node("conv2d", [x, w], {})
-    program = lower(b.graph(x))
-    t0 = time.perf_counter()
-    run_program(program, {"x": np.zeros((1, 96, 96, 3), np.int8)})
-    assert time.perf_counter() - t0 < 2.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,7 +209,6 @@ int main(void)
 """
 
 
-@needs_gcc
 def test_c_fixedpoint_equals_python(tmp_path):
     probe = tmp_path / "probe.c"
     probe.write_text(_FIXEDPOINT_PROBE_C)
@@ -275,8 +250,6 @@ def test_c_fixedpoint_equals_python(tmp_path):
 # Cross compilation
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                    reason="arm-none-eabi-gcc not installed")
 def test_kernels_and_model_compile_for_cortex_m7(tmp_path):
     program, plan, _ = build_case(CASES_BY_ID["multi_conv_dw_add_pool_fc_softmax"])
     src = tmp_path / "src"
