@@ -52,3 +52,17 @@ def load_or_generate(opts: CompileOptions, source) -> tuple[np.ndarray, dict]:
             f"calibration data '{opts.calib}' has sample shape {tuple(samples.shape[1:])} but "
             f"the model input is {tuple(source.input_shape)} (expected (N, {', '.join(map(str, want))}))")
     return samples.astype(np.float32), {"source": str(opts.calib), "samples": int(len(samples))}
+
+
+def load_optional(opts: CompileOptions, source) -> tuple[np.ndarray | None, dict]:
+    """A pre-quantized model needs no calibration; --calib, if given, adds real test inputs."""
+    info = {"source": "none: the model is already int8 (its quantization is kept)"}
+    if opts.calib is None:
+        return None, info
+    samples = read_samples(opts.calib)
+    want = tuple(source.input_shape[1:])
+    if tuple(samples.shape[1:]) != want:
+        raise EdgecError(
+            f"sample data '{opts.calib}' has sample shape {tuple(samples.shape[1:])} but the "
+            f"model input is {tuple(source.input_shape)}")
+    return samples, {**info, "test_inputs": str(opts.calib)}

@@ -50,14 +50,20 @@ def dequantize(q: np.ndarray, spec: dict) -> np.ndarray:
     return ((q.astype(np.float32) - spec["zero_point"]) * spec["scale"]).astype(np.float32)
 
 
-def test_inputs(io: dict, samples: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """k calibration samples (the data's own range) and k uniform int8 tensors (every code)."""
+def test_inputs(io: dict, samples: np.ndarray | None, k: int, seed: int) -> np.ndarray:
+    """k samples of the user's data (its own range; int8 data as is) and k uniform int8
+    tensors (every code); 2k uniform ones when there is no data."""
     spec = io["inputs"][0]
     shape = tuple(spec["shape"])
-    real = quantize_input(to_model_layout(samples[:k], spec), spec).reshape(-1, *shape[1:])
     rng = np.random.default_rng(seed)
-    noise = rng.integers(-128, 128, size=(k, *shape[1:]), dtype=np.int64).astype(np.int8)
-    return np.concatenate([real, noise])
+    n_noise = k if samples is not None else 2 * k
+    noise = rng.integers(-128, 128, size=(n_noise, *shape[1:]), dtype=np.int64).astype(np.int8)
+    if samples is None:
+        return noise
+    real = to_model_layout(samples[:k], spec)
+    if np.issubdtype(real.dtype, np.floating):
+        real = quantize_input(real, spec)
+    return np.concatenate([real.astype(np.int8).reshape(-1, *shape[1:]), noise])
 
 
 def golden_outputs(program: Program, io: dict, inputs: np.ndarray) -> np.ndarray:
@@ -67,12 +73,32 @@ def golden_outputs(program: Program, io: dict, inputs: np.ndarray) -> np.ndarray
     return np.stack([o.reshape(io["outputs"][0]["shape"][1:]) for o in outs])
 
 
-def compare(golden: np.ndarray, emulated: np.ndarray) -> dict:
+def compare(golden: np.ndarray, emulated: np.ndarray,
+            reference: str = "edgec golden model (NumPy int8)") -> dict:
     g = golden.reshape(len(golden), -1).astype(np.int32)
     e = emulated.reshape(len(emulated), -1).astype(np.int32)
     diff = np.abs(g - e)
-    return {"reference": "edgec golden model (NumPy int8)", "samples": int(len(g)),
+    return {"reference": reference, "samples": int(len(g)),
             "mismatches": int(np.count_nonzero(diff)), "max_abs_diff": int(diff.max(initial=0))}
+
+
+def verdict(program: Program, io: dict, inputs: np.ndarray, emulated: np.ndarray,
+            source) -> dict:
+    """The firmware against the golden model; for an int8 .tflite also against LiteRT's
+    reference kernels, the model's own definition of its numbers."""
+    result = compare(golden_outputs(program, io, inputs), emulated)
+    if source.quantized and source.tflite is not None and _int8_io(io):
+        from .litert_ref import run_litert
+        want = run_litert(source.tflite, [inputs.reshape(len(inputs), *io["inputs"][0]["shape"][1:])])[0]
+        lite = compare(want, emulated, "LiteRT BUILTIN_REF (reference kernels)")
+        result["litert"] = lite
+        result["mismatches"] += lite["mismatches"]
+        result["max_abs_diff"] = max(result["max_abs_diff"], lite["max_abs_diff"])
+    return result
+
+
+def _int8_io(io: dict) -> bool:
+    return all(t["dtype"] == "int8" for t in io["inputs"] + io["outputs"])
 
 
 def mismatch_error(verdict: dict) -> CheckError:
@@ -85,19 +111,16 @@ def mismatch_error(verdict: dict) -> CheckError:
 def float_agreement(source, program: Program, io: dict, samples: np.ndarray,
                     n: int = 16) -> dict:
     """Cosine similarity of the dequantized int8 output with the float source model."""
-    import onnxruntime as ort
-    sess = ort.InferenceSession(source.onnx.SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    in_name = sess.get_inputs()[0].name
     spec_in, spec_out = io["inputs"][0], io["outputs"][0]
     xs = samples[:n].astype(np.float32)
     cosines = []
-    for x in xs:
-        ref = sess.run(None, {in_name: x[None]})[0].ravel()
+    for x, ref in zip(xs, source.float_reference(xs)):
+        ref = np.asarray(ref).ravel()
         q = quantize_input(to_model_layout(x[None], spec_in), spec_in)
         out = golden_outputs(program, io, q)[0]
         got = to_source_layout(dequantize(out, spec_out)[None], spec_out).ravel()
         denom = np.linalg.norm(ref) * np.linalg.norm(got)
         cosines.append(float(ref @ got / denom) if denom > 0 else float(np.allclose(ref, got)))
-    return {"reference": "float source model (onnxruntime)", "samples": len(cosines),
+    engine = "onnxruntime" if source.onnx is not None else "LiteRT"
+    return {"reference": f"float source model ({engine})", "samples": len(cosines),
             "cosine_min": min(cosines), "cosine_mean": float(np.mean(cosines))}

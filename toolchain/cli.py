@@ -42,18 +42,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--input-shape", help="Model input shape for TorchScript without --calib, e.g. 1,3,32,32.")
 @click.option("--trust-pickle", is_flag=True,
               help="Allow a pickled nn.Module (.pt from torch.save): loading it runs its code.")
+@click.option("--io", "io", type=click.Choice(["model", "int8"]), default="model", show_default=True,
+              help=".tflite: 'int8' drops a QUANTIZE/DEQUANTIZE at the model's boundary so the "
+                   "deployed model takes and gives int8.")
 @click.option("--no-build", is_flag=True, help="Stop after emitting C (no cross toolchain needed).")
 @click.option("--no-run", is_flag=True, help="Stop after building the firmware (no emulator).")
 @click.option("--profile", is_flag=True, help="Count instructions per layer on the emulator.")
 @click.option("--seed", default=0, show_default=True, help="Seed for generated data.")
-def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, no_build, no_run,
+def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no_build, no_run,
                 profile, seed):
-    """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx) for a target board."""
+    """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx, .tflite) for a target board."""
     from .options import CompileOptions
     from .pipeline import compile_model
     from .report import format_summary
     opts = CompileOptions(model=model, target=target, out_dir=out_dir, calib=calib,
-                          input_shape=_shape(input_shape), trust_pickle=trust_pickle,
+                          input_shape=_shape(input_shape), trust_pickle=trust_pickle, io=io,
                           build=not no_build, run=not (no_build or no_run), profile=profile,
                           seed=seed)
     result = compile_model(opts)

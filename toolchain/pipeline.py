@@ -12,13 +12,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .. import __version__
 from . import calibdata, check, emulator, report, source as sources, target as targets
 from .build import build_firmware
-from .errors import BudgetError, EdgecError
-from .ir import Graph
+from .errors import BudgetError
 from .lower import lower
 from .options import CompileOptions
 from .passes import run_passes
@@ -36,11 +34,15 @@ class CompileResult:
 def compile_model(opts: CompileOptions) -> CompileResult:
     target = targets.load_target(opts.target)  # fail on a bad target before any heavy work
     with staging_dir(opts.out_dir) as tmp:
-        source = sources.load_source(opts)                         # any format -> float ONNX + IR
-        graph = run_passes(source.graph)                           # fold BN, fuse act, drop no-ops
-        samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
-        qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ, TFLite spec
-        write_qdq_onnx(qgraph, tmp / "model.int8.onnx")            # the artifact users inspect
+        source = sources.load_source(opts)                         # any format -> IR (NHWC)
+        if source.quantized:                                       # int8 .tflite: keep its numbers
+            qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
+            samples, calib_info = calibdata.load_optional(opts, source)
+        else:
+            graph = run_passes(source.graph)                       # fold BN, fuse act, drop no-ops
+            samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
+            qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
+            write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         program = lower(qgraph)                                    # op -> kernel call + constants
         plan = plan_memory(program)                                # lifetimes -> arena offsets
         check_budgets(program, plan, target)                       # fail early, with the figures
@@ -55,8 +57,9 @@ def compile_model(opts: CompileOptions) -> CompileResult:
                 inputs = check.test_inputs(io, samples, opts.check_samples, opts.seed)
                 run = emulator.run_firmware(build.elf, target, inputs.reshape(len(inputs), -1),
                                             io["outputs"][0]["bytes"], profile=opts.profile)
-                verdict = check.compare(check.golden_outputs(program, io, inputs), run.outputs)
-        fidelity = check.float_agreement(source, program, io, samples)
+                verdict = check.verdict(program, io, inputs, run.outputs, source)
+        fidelity = None if source.quantized else check.float_agreement(
+            source, program, io, samples)
         rep = report.build_report(
             program=program, plan=plan, target=target, build=build, run=run,
             check=verdict, calibration=calib_info, fidelity=fidelity,

@@ -5,6 +5,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from .errors import EdgecError
@@ -12,15 +13,34 @@ from .ir import Graph
 from .options import CompileOptions
 
 TORCH_SUFFIXES = (".pt", ".pt2", ".pth", ".ptl")
-FORMATS = "TorchScript or torch.export archives (.pt, .pt2), ONNX (.onnx)"
+FORMATS = "TorchScript or torch.export archives (.pt, .pt2), ONNX (.onnx), TFLite (.tflite)"
 
 
 @dataclass
 class Source:
-    onnx: onnx.ModelProto  # float model in the source layout: calibration and float reference
+    # Float model in the source layout, for calibration and the float reference; None for
+    # .tflite, where LiteRT runs the original file instead.
+    onnx: onnx.ModelProto | None
     graph: Graph  # the same model in the IR (NHWC)
     input_shape: tuple[int, ...]  # source layout, batch 1
+    tflite: Path | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def quantized(self) -> bool:
+        """Already int8 (a quantized .tflite): PTQ is skipped, its parameters are kept."""
+        return bool(self.graph.meta.get("quantized"))
+
+    def float_reference(self, xs: np.ndarray) -> list[np.ndarray]:
+        """The float source model on each of xs (N, *input without batch; source layout)."""
+        if self.onnx is not None:
+            import onnxruntime as ort
+            sess = ort.InferenceSession(self.onnx.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+            return [sess.run(None, {name: x[None]})[0][0] for x in xs]
+        from .litert_ref import run_litert
+        return list(run_litert(self.tflite, [xs])[0])
 
 
 def load_source(opts: CompileOptions) -> Source:
@@ -35,8 +55,15 @@ def load_source(opts: CompileOptions) -> Source:
         shape = opts.input_shape or _shape_from_calib(opts.calib)
         model = load_torch(path, input_shape=shape, trust_pickle=opts.trust_pickle)
     elif suffix == ".tflite":
-        raise EdgecError(f"'{path}': the .tflite frontend is not available yet; "
-                         f"accepted formats: {FORMATS}")
+        from .frontend.tflite import load_tflite
+        graph = load_tflite(path, io=opts.io)
+        graph.meta.setdefault("source", str(path))
+        shape = tuple(graph.tensors[graph.inputs[0]].shape)
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise EdgecError(f"'{path}' has {len(graph.inputs)} inputs and "
+                             f"{len(graph.outputs)} outputs; edgec compiles single-input, "
+                             f"single-output models for now")
+        return Source(onnx=None, graph=graph, input_shape=shape, tflite=path)
     else:
         raise EdgecError(f"'{path}': unknown model format '{suffix}'; accepted: {FORMATS}")
     from .frontend.onnx import load_onnx

@@ -16,10 +16,14 @@ PASSES = (
 )
 
 
-def run_passes(graph: Graph) -> Graph:
-    """Float IR from a frontend -> float IR with only runtime ops (see toolchain/ops.py)."""
+def run_passes(graph: Graph, quantized: bool = False) -> Graph:
+    """Float IR from a frontend -> float IR with only runtime ops (see toolchain/ops.py).
+
+    A graph that is already int8 (a quantized .tflite) only has its no-ops dropped: folding
+    or fusing would change numbers the model's quantization has fixed.
+    """
     verify(graph)
-    for p in PASSES:
+    for p in ((drop_noops,) if quantized else PASSES):
         graph = p(graph)
         verify(graph)
     return graph

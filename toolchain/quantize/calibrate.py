@@ -66,12 +66,18 @@ class _Reader:
         self.i = 0
 
 
-def calibrate(onnx_model: onnx.ModelProto | str | Path, graph: Graph,
+def calibrate(onnx_model: onnx.ModelProto | str | Path | None, graph: Graph,
               samples: np.ndarray) -> dict[str, tuple[float, float]]:
-    """{IR activation tensor name: (min, max)} over `samples` [N, *input_shape[1:]]."""
+    """{IR activation tensor name: (min, max)} over `samples` [N, *input_shape[1:]].
+
+    With no ONNX model (a float .tflite source) every range comes from the float executor.
+    """
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 
     samples = check_samples(graph, samples)
+    needed = [*graph.inputs, *(o for n in graph.nodes for o in n.outputs)]
+    if onnx_model is None:
+        return _ranges_from_float(graph, samples, needed)
     if not isinstance(onnx_model, onnx.ModelProto):
         onnx_model = onnx.load(str(onnx_model))
     with tempfile.TemporaryDirectory(prefix="edgec_calib_") as tmp:
@@ -83,7 +89,6 @@ def calibrate(onnx_model: onnx.ModelProto | str | Path, graph: Graph,
         data = calibrator.compute_data().data
     ranges = {name: (float(np.min(d.range_value[0])), float(np.max(d.range_value[1])))
               for name, d in data.items()}
-    needed = [*graph.inputs, *(o for n in graph.nodes for o in n.outputs)]
     missing = [t for t in needed if t not in ranges]
     if missing:
         # An IR tensor the source model does not have (a pass made it, or onnxruntime skipped
