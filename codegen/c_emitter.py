@@ -27,7 +27,9 @@ from ..toolchain.plan.arena import Plan
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RUNTIME_DIR = Path(runtime_c.__file__).resolve().parent
 KERNELS_DIR = RUNTIME_DIR / "kernels" / "ref"
+OPT_KERNELS_DIR = RUNTIME_DIR / "kernels" / "opt"
 INCLUDE_DIR = RUNTIME_DIR / "include"
+RUNTIME_DIRS = (KERNELS_DIR, OPT_KERNELS_DIR, INCLUDE_DIR)
 
 # Kernel function -> the runtime_c/kernels/ref source that defines it.
 KERNEL_SOURCES: dict[str, str] = {
@@ -40,6 +42,31 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_mean_s8": "mean_s8.c",
     "edgec_softmax_s8": "softmax_s8.c",
     "edgec_requantize_s8": "requantize_s8.c",
+    "edgec_mul_s8": "mul_s8.c",
+    "edgec_lut_s8": "lut_s8.c",
+    "edgec_hard_swish_s8": "hard_swish_s8.c",
+    "edgec_leaky_relu_s8": "leaky_relu_s8.c",
+    "edgec_quantize_f32_s8": "quantize_f32.c",
+    "edgec_dequantize_s8_f32": "dequantize_f32.c",
+    "edgec_pad_s8": "pad_s8.c",
+    "edgec_transpose_s8": "transpose_s8.c",
+    "edgec_concat_s8": "concat_s8.c",
+    "edgec_resize_nearest_s8": "resize_nearest_s8.c",
+    "edgec_strided_slice_s8": "strided_slice_s8.c",
+    # optimized variants (runtime_c/kernels/opt), chosen by toolchain/lower/select.py
+    "edgec_conv2d_1x1_s8": "conv2d_gemm_s8.c",
+    "edgec_conv2d_1x1_fast_s8": "conv2d_gemm_s8.c",
+    "edgec_conv2d_im2col_s8": "conv2d_gemm_s8.c",
+    "edgec_conv2d_im2col_fast_s8": "conv2d_gemm_s8.c",
+    "edgec_depthwise_conv2d_opt_s8": "depthwise_conv2d_planar_s8.c",
+    "edgec_depthwise_conv2d_3x3_s8": "depthwise_conv2d_planar_s8.c",
+    "edgec_fully_connected_opt_s8": "fully_connected_opt_s8.c",
+    "edgec_fully_connected_fast_s8": "fully_connected_opt_s8.c",
+}
+# Kernels declared outside edgec_kernels.h: the header edgec_model.c must also include.
+KERNEL_HEADERS: dict[str, str] = {
+    k: "edgec_kernels_opt.h" for k, src in KERNEL_SOURCES.items()
+    if (OPT_KERNELS_DIR / src).is_file()
 }
 
 META_KEYS = ("model", "model_sha256", "target", "command")
@@ -104,9 +131,11 @@ class _IO:
     macro: str
     name: str
     shape: tuple[int, ...]
-    size: int
+    size: int  # elements
+    nbytes: int
     offset: int
-    scale_literal: str
+    ctype: str  # "int8_t", or "float" for a model with float I/O (quantize/dequantize inside)
+    scale_literal: str  # "" for float I/O
     zero_point: str
     layout_doc: str
     named_dims: list[tuple[str, int]]
@@ -115,8 +144,9 @@ class _IO:
 def _io_context(program: Program, plan: Plan, name: str, role: str) -> _IO:
     graph = program.graph
     t = graph.tensors[name]
-    if t.dtype != "int8" or t.quant is None:
-        raise EdgecError(f"model {role} '{name}' must be an int8 quantized tensor")
+    if not ((t.dtype == "int8" and t.quant is not None) or t.dtype == "float32"):
+        raise EdgecError(f"model {role} '{name}' must be an int8 quantized or a float32 tensor, "
+                         f"got {t.dtype}")
     if name not in plan.offsets:
         raise EdgecError(f"the memory plan has no offset for model {role} '{name}'")
     shape = tuple(int(d) for d in t.shape)
@@ -133,11 +163,14 @@ def _io_context(program: Program, plan: Plan, name: str, role: str) -> _IO:
     src_layout = graph.io_layout.get(name, "")
     if src_layout and src_layout != "NHWC" and len(shape) == 4:
         layout += f" (the source model's {src_layout} tensor, transposed to NHWC)"
+    quantized = t.dtype == "int8"
     return _IO(role=role.capitalize(), macro=f"EDGEC_{role.upper()}", name=c_comment(name),
-               shape=shape, size=int(np.prod(shape, dtype=np.int64)),
-               offset=int(plan.offsets[name]),
-               scale_literal=c_float(float(np.asarray(t.quant.scale).reshape(-1)[0])),
-               zero_point=c_macro_int(int(np.asarray(t.quant.zero_point).reshape(-1)[0])),
+               shape=shape, size=int(np.prod(shape, dtype=np.int64)), nbytes=t.nbytes,
+               offset=int(plan.offsets[name]), ctype="int8_t" if quantized else "float",
+               scale_literal=c_float(float(np.asarray(t.quant.scale).reshape(-1)[0]))
+               if quantized else "",
+               zero_point=c_macro_int(int(np.asarray(t.quant.zero_point).reshape(-1)[0]))
+               if quantized else "",
                layout_doc=layout, named_dims=named)
 
 
@@ -148,13 +181,16 @@ def _field_value(value: FieldValue, array_ident: str) -> str:
         return array_ident
     if isinstance(value, tuple):
         return "{" + ", ".join(c_int(v) for v in value) + "}"
+    if isinstance(value, float):
+        return c_float(value)
     if isinstance(value, (int, np.integer)):
         return c_int(int(value))
     raise EdgecError(f"cannot emit a field of type {type(value).__name__}")
 
 
-def _layer_context(index: int, call: KernelCall, program: Program, plan: Plan
-                   ) -> dict[str, Any]:
+def _layer_context(index: int, call_index: int, call: KernelCall, program: Program,
+                   plan: Plan) -> dict[str, Any]:
+    """Layer `index` of the emitted sequence: program.calls[call_index], in plan order."""
     graph = program.graph
     ident = f"edgec_l{index:03d}_{c_identifier(call.name)}"
     arrays, fields = [], []
@@ -171,9 +207,13 @@ def _layer_context(index: int, call: KernelCall, program: Program, plan: Plan
         if name not in plan.offsets:
             raise EdgecError(f"the memory plan has no offset for tensor '{name}' "
                              f"(layer {index}, node '{call.name}')")
+        if graph.tensors[name].dtype == "float32":  # the float I/O kernels take float *
+            return f"(float *)(void *)(edgec_arena + {int(plan.offsets[name])})"
         return f"edgec_arena + {int(plan.offsets[name])}"
 
-    args = [tensor_arg(t) for t in call.inputs] + [tensor_arg(t) for t in call.outputs]
+    input_table = [tensor_arg(t) for t in call.inputs] if call.input_array else []
+    args = ([f"{ident}_inputs"] if call.input_array else [tensor_arg(t) for t in call.inputs]) \
+        + [tensor_arg(t) for t in call.outputs]
     io_lines = []
     for role, names in (("in", call.inputs), ("out", call.outputs)):
         for t in names:
@@ -181,17 +221,18 @@ def _layer_context(index: int, call: KernelCall, program: Program, plan: Plan
             io_lines.append(f"{role:<4}'{c_comment(t)}' [{shape}] @ arena + "
                             f"{int(plan.offsets[t])}")
     if call.scratch_bytes > 0:
-        if index not in plan.scratch_offsets:
+        if call_index not in plan.scratch_offsets:
             raise EdgecError(f"the memory plan has no scratch buffer for layer {index} "
                              f"(node '{call.name}')")
-        offset = int(plan.scratch_offsets[index])
+        offset = int(plan.scratch_offsets[call_index])
         args.append(f"edgec_arena + {offset}")
         io_lines.append(f"scratch {call.scratch_bytes} bytes @ arena + {offset}")
     if call.macs:
         io_lines.append(f"{call.macs} MACs, {call.const_bytes} bytes of constants")
     return {"index": index, "ident": ident, "node": c_comment(call.name),
             "op": call.op, "kernel": call.kernel, "params_type": call.params_type,
-            "arrays": arrays, "fields": fields, "args": args, "io_lines": io_lines}
+            "arrays": arrays, "fields": fields, "args": args, "io_lines": io_lines,
+            "input_table": input_table, "view": call.view}
 
 
 def _meta_lines(meta: dict) -> list[str]:
@@ -216,7 +257,7 @@ def _environment() -> jinja2.Environment:
 # ---------------------------------------------------------------------------------------
 
 def _find_runtime_file(name: str) -> Path:
-    for folder in (KERNELS_DIR, INCLUDE_DIR):
+    for folder in RUNTIME_DIRS:
         path = folder / name
         if path.is_file():
             return path
@@ -241,7 +282,7 @@ def runtime_files(kernels: list[str]) -> list[Path]:
         path = _find_runtime_file(name)
         seen[name] = path
         for inc in _INCLUDE_RE.findall(path.read_text()):
-            if inc not in seen and ((KERNELS_DIR / inc).is_file() or (INCLUDE_DIR / inc).is_file()):
+            if inc not in seen and any((d / inc).is_file() for d in RUNTIME_DIRS):
                 wanted.append(inc)
     return [seen[n] for n in sorted(seen)]
 
@@ -261,7 +302,11 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    layers = [_layer_context(i, c, program, plan) for i, c in enumerate(program.calls)]
+    # Calls in the planner's order: its offsets are only valid for that order.
+    order = plan.execution_order(len(program.calls))
+    layers = [_layer_context(step, i, program.calls[i], program, plan)
+              for step, i in enumerate(order)]
+    kernels = [c.kernel for c in program.calls if not c.view]
     context = {
         "version": edgec.__version__,
         "meta_lines": _meta_lines(meta or {}),
@@ -272,6 +317,7 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
         "total_macs": sum(c.macs for c in program.calls),
         "const_bytes": sum(c.const_bytes for c in program.calls),
         "layers": layers,
+        "extra_headers": sorted({KERNEL_HEADERS[k] for k in kernels if k in KERNEL_HEADERS}),
     }
     env = _environment()
     written = []
@@ -280,7 +326,7 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
         path = out_dir / filename
         path.write_text(env.get_template(template).render(**context), encoding="utf-8")
         written.append(path)
-    for src in runtime_files([c.kernel for c in program.calls]):
+    for src in runtime_files(kernels):
         dst = out_dir / src.name
         shutil.copyfile(src, dst)
         written.append(dst)

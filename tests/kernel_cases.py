@@ -121,6 +121,33 @@ def _pool_float(x, kernel, strides, pads, mode):
     return y
 
 
+def _strided_slice_float(x: np.ndarray, a: dict) -> np.ndarray:
+    """NumPy basic slicing: a masked begin/end is None, a shrunk axis an integer index
+    (the first element along the stride when begin is masked, else begin clamped in range)."""
+    index = []
+    for k in range(x.ndim):
+        if a.get("shrink_axis_mask", 0) & (1 << k):
+            if a.get("begin_mask", 0) & (1 << k):
+                index.append(0 if int(a["strides"][k]) > 0 else -1)
+            else:
+                b = int(a["begin"][k])
+                index.append(min(max(b + x.shape[k] if b < 0 else b, 0), x.shape[k] - 1))
+            continue
+        b = None if a.get("begin_mask", 0) & (1 << k) else int(a["begin"][k])
+        e = None if a.get("end_mask", 0) & (1 << k) else int(a["end"][k])
+        if a.get("offset") and e is not None:  # end counts from the resolved begin
+            start = 0 if b is None else min(max(b + x.shape[k] if b < 0 else b, 0), x.shape[k])
+            e = start + e
+        index.append(slice(b, e, int(a["strides"][k])))
+    return x[tuple(index)]
+
+
+# Ops whose float reference needs one sample at a time (they move data across axis 0).
+PER_SAMPLE_OPS = {"pad", "transpose", "concat", "strided_slice", "resize_nearest"}
+# Broadcasting aligns the shapes' right ends: a folded sample axis would misalign them.
+PER_SAMPLE_OPS = PER_SAMPLE_OPS | {"add", "mul"}
+
+
 def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     """The node's output in float64 from float inputs (activations in node.inputs order).
 
@@ -160,6 +187,30 @@ def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray
         return _clamp_act(x, node)
     if op == "requantize":
         return x.copy()
+    if op == "pad":
+        return np.pad(x, [tuple(p) for p in a["paddings"]],
+                      constant_values=float(a.get("value") or 0.0))
+    if op == "transpose":
+        return np.transpose(x, a["perm"])
+    if op == "concat":
+        return np.concatenate(inputs, axis=a["axis"])
+    if op == "strided_slice":
+        return _strided_slice_float(x, a)
+    if op == "resize_nearest":
+        from edgec.toolchain.lower.data_movement import nearest_indices
+        ys, xs = (nearest_indices(x.shape[k], a["size"][k - 1], bool(a["align_corners"]),
+                                  bool(a["half_pixel_centers"])) for k in (1, 2))
+        return x[:, ys][:, :, xs]
+    if op == "mul":
+        return _clamp_act(inputs[0] * inputs[1], node)
+    if op == "logistic":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    if op == "tanh":
+        return np.tanh(x)
+    if op == "hard_swish":
+        return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+    if op == "leaky_relu":
+        return np.where(x >= 0, x, a["alpha"] * x)
     raise NotImplementedError(op)
 
 
@@ -221,7 +272,12 @@ class GraphBuilder:
         # float values are [SAMPLES, *shape]: fold the samples into the batch axis
         acts = [self.float_values[t].reshape((-1,) + self.float_values[t].shape[2:])
                 for t in inputs if t and not self.tensors[t].is_const]
-        y = float_node(graph, node, acts)
+        if op in PER_SAMPLE_OPS:  # axis 0 is the op's own: no folding of the samples
+            ins = [self.float_values[t] for t in inputs if t and not self.tensors[t].is_const]
+            y = np.concatenate([float_node(graph, node, [v[s] for v in ins])
+                                for s in range(samples)])
+        else:
+            y = float_node(graph, node, acts)
         if out_shape is not None:
             y = y.reshape((samples,) + tuple(out_shape))
         else:
@@ -366,6 +422,134 @@ def _multi_op(b: GraphBuilder) -> str:
     return b.node("softmax", [f1], {"beta": 1.0}, name="softmax")
 
 
+def _pad_op(shape, paddings, value=0.0, q=(0.05, 7)):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        return b.node("pad", [x], {"paddings": paddings, "value": value}, out_quant=q)
+    return build
+
+
+def _transpose(shape, perm, q=(0.04, -9)):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        return b.node("transpose", [x], {"perm": perm}, out_quant=q)
+    return build
+
+
+def _mix(b: GraphBuilder, x: str, q_in, q_out, name: str) -> str:
+    """A 1x1 conv of x (channels mixed, same shape) quantized with q_out."""
+    c = b.tensors[x].shape[-1]
+    w = b.weights(f"{name}_w", (c, 1, 1, c), 0,
+                  b.rng.uniform(0.5, 1.5, c) * 3 * q_out[0] / q_in[0] / c)
+    return b.node("conv2d", [x, w], {}, out_quant=q_out, name=name)
+
+
+def _concat(shape, axis, branch_q, in_q=(0.05, 3), out_q=None, x_first=True):
+    """x and 1x1 "mix" branches of it (each with its own quant) joined along axis."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *in_q)
+        parts = [_mix(b, x, in_q, q, f"mix{k}") for k, q in enumerate(branch_q)]
+        parts = [x] + parts if x_first else parts + [x]
+        return b.node("concat", parts, {"axis": axis}, out_quant=out_q, name="concat")
+    return build
+
+
+def _concat_fc(b: GraphBuilder) -> str:
+    """2-D: x [3, 8] and a fully connected [3, 5] of it, joined on the last axis (-1)."""
+    x = b.input("x", (3, 8), 0.06, -20)
+    w = b.weights("fc_w", (5, 8), 0)
+    f = b.node("fully_connected", [x, w], {}, out_shape=(3, 5), out_quant=(0.11, 4),
+               name="fc")
+    return b.node("concat", [f, x], {"axis": -1}, name="concat")
+
+
+def _concat_sizes_differ(b: GraphBuilder) -> str:
+    """Along H, inputs of 6, 2 and 3 rows (slices of a mix branch), three quants."""
+    x = b.input("x", (1, 6, 4, 3), 0.05, -3)
+    m = _mix(b, x, (0.05, -3), (0.08, 11), "mix")
+    top = b.node("strided_slice", [m], {"begin": (0, 0, 0, 0), "end": (1, 2, 4, 3),
+                                        "strides": (1, 1, 1, 1)},
+                 out_quant=(0.08, 11), name="top")
+    m2 = _mix(b, x, (0.05, -3), (0.03, -40), "mix2")
+    low = b.node("strided_slice", [m2], {"begin": (0, 3, 0, 0), "end": (1, 6, 4, 3),
+                                         "strides": (1, 1, 1, 1)},
+                 out_quant=(0.03, -40), name="low")
+    return b.node("concat", [x, top, low], {"axis": 1}, name="concat")
+
+
+def _resize(shape, size, align=False, half=False, q=(0.07, -2)):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        return b.node("resize_nearest", [x], {"size": size, "align_corners": align,
+                                              "half_pixel_centers": half},
+                      out_shape=(shape[0], size[0], size[1], shape[3]), out_quant=q)
+    return build
+
+
+def _slice(shape, begin, end, strides, begin_mask=0, end_mask=0, shrink=0, offset=False,
+           q=(0.03, 12)):
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *q)
+        attrs = {"begin": begin, "end": end, "strides": strides, "begin_mask": begin_mask,
+                 "end_mask": end_mask, "shrink_axis_mask": shrink}
+        if offset:
+            attrs["offset"] = True
+        return b.node("strided_slice", [x], attrs, out_quant=q)
+    return build
+
+
+def _operand(b: GraphBuilder, x: str, kind: str, q, name: str) -> str:
+    """A second operand derived from x (the generated API has one input), of a shape that
+    broadcasts against x [N, H, W, C]: "same" (a 1x1 conv of x: channels mixed, so not an
+    element-wise function of x), "channel" [N, 1, 1, C] (mean over H, W), "row" [N, H, 1, 1]
+    (1-channel conv, max over W), "col_c" [N, 1, W, C] (max over H), "scalar" [N, 1, 1, 1]
+    (1-channel conv, mean), "vector" [1, C] (fully connected from the whole of x)."""
+    n, h, w, c = b.tensors[x].shape
+    xq = b.tensors[x].quant
+    xq = (float(xq.scale), int(xq.zero_point))
+    if kind == "same":
+        return _mix(b, x, xq, q, name)
+    if kind == "channel":
+        m = _mix(b, x, xq, q, f"{name}_mix")
+        return b.node("mean", [m], {"axes": (1, 2), "keepdims": True},
+                      out_shape=(n, 1, 1, c), out_quant=q, name=name)
+    if kind == "col_c":
+        m = _mix(b, x, xq, q, f"{name}_mix")
+        return b.node("max_pool2d", [m], {"kernel": (h, 1), "strides": (h, 1),
+                                          "pads": (0, 0, 0, 0)}, out_quant=q, name=name)
+    if kind in ("row", "scalar"):
+        w1 = b.weights(f"{name}_w", (1, 1, 1, c), 0,
+                       b.rng.uniform(0.5, 1.5, 1) * 3 * q[0] / xq[0] / c)
+        m = b.node("conv2d", [x, w1], {}, out_quant=q, name=f"{name}_mix")
+        if kind == "row":
+            return b.node("max_pool2d", [m], {"kernel": (1, w), "strides": (1, w),
+                                              "pads": (0, 0, 0, 0)}, out_quant=q, name=name)
+        return b.node("mean", [m], {"axes": (1, 2), "keepdims": True},
+                      out_shape=(n, 1, 1, 1), out_quant=q, name=name)
+    if kind == "vector":
+        wv = b.weights(f"{name}_w", (c, h * w * c), 0,
+                       b.rng.uniform(0.5, 1.5, c) * 3 * q[0] / xq[0] / (h * w * c))
+        return b.node("fully_connected", [x, wv], {}, out_shape=(1, c), out_quant=q,
+                      name=name)
+    raise ValueError(kind)
+
+
+def _binary(op, shape, kind, qa, qb, act=(None, None), out_q=None, swap=False, kind_a=None):
+    """op(a, b) with a = the input (or a "col"-shaped view of it: kind_a) and b derived from
+    it by _operand(kind); swap puts the broadcast operand first."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *qa)
+        a = x
+        if kind_a == "row_c":  # [N, H, 1, C]: max over W
+            a = b.node("max_pool2d", [x], {"kernel": (1, shape[2]), "strides": (1, shape[2]),
+                                           "pads": (0, 0, 0, 0)}, out_quant=qa, name="rows")
+        other = _operand(b, x, kind, qb, "other")
+        ins = [other, a] if swap else [a, other]
+        return b.node(op, ins, {"act_min": act[0], "act_max": act[1]}, out_quant=out_q,
+                      name=op)
+    return build
+
+
 CASES: list[Case] = [
     # conv2d
     Case("conv_1x1", _conv((1, 6, 6, 8), 5, (1, 1)), 1),
@@ -445,6 +629,118 @@ CASES: list[Case] = [
     Case("relu6_clip_upscale", _unary("clip", (2, 30), (0.1, 0), (0.01, -128),
                                       {"act_min": 0.0, "act_max": 6.0}), 63),
     Case("requantize_gt1", _unary("requantize", (1, 40), (0.2, 3), (0.07, -5)), 64),
+    # mul (broadcasting, fused activations, multipliers above and below 1)
+    Case("mul_same_shape", _binary("mul", (1, 4, 4, 8), "same", (0.05, -3), (0.1, 12)), 201),
+    Case("mul_channel_bcast_relu", _binary("mul", (1, 4, 4, 8), "channel", (0.04, 5),
+                                           (0.02, -30), act=(0.0, None)), 202),
+    Case("mul_channel_bcast_first", _binary("mul", (2, 3, 3, 5), "channel", (0.06, -100),
+                                            (0.03, 60), swap=True), 203),
+    Case("mul_scalar_bcast", _binary("mul", (1, 5, 3, 4), "scalar", (0.05, 0), (0.02, 7)), 204),
+    Case("mul_vector_2d_bcast", _binary("mul", (1, 3, 2, 6), "vector", (0.08, 4), (0.05, -2)),
+         205),
+    Case("mul_multiplier_gt1", _binary("mul", (1, 4, 4, 8), "channel", (0.1, 0), (0.2, -10),
+                                       out_q=(0.004, 3)), 206),
+    Case("mul_multiplier_tiny_relu6", _binary("mul", (1, 4, 4, 8), "same", (0.05, -50),
+                                              (0.04, 20), act=(0.0, 6.0),
+                                              out_q=(6 / 255, -128)), 207),
+    Case("mul_both_bcast", _binary("mul", (1, 4, 3, 5), "col_c", (0.05, 9), (0.07, -4),
+                                   kind_a="row_c"), 208),
+    Case("mul_relu_n1_1", _binary("mul", (1, 2, 3, 16), "row", (0.1, 1), (0.1, -1),
+                                  act=(-1.0, 1.0)), 209),
+    # add with broadcasting
+    Case("add_channel_bcast", _binary("add", (1, 4, 4, 8), "channel", (0.05, -3), (0.13, 17)),
+         211),
+    Case("add_row_bcast", _binary("add", (1, 4, 4, 8), "row", (0.2, 40), (0.02, -100),
+                                  act=(0.0, None)), 212),
+    Case("add_scalar_bcast_first", _binary("add", (1, 3, 5, 6), "scalar", (0.03, 0),
+                                           (0.09, 5), swap=True), 213),
+    Case("add_vector_2d_bcast", _binary("add", (1, 2, 2, 9), "vector", (0.1, -20), (0.1, 3),
+                                        act=(0.0, 6.0)), 214),
+    Case("add_both_bcast_batch2", _binary("add", (2, 3, 4, 5), "col_c", (0.05, 2), (0.3, 0),
+                                          kind_a="row_c"), 215),
+    # logistic / tanh (a 256-entry table, as TFLite), every input code exercised
+    Case("logistic_scale_0p05", _unary("logistic", (1, 8, 8, 4), (0.05, -10),
+                                       (1 / 256, -128)), 221),
+    Case("logistic_scale_0p3_zp_high", _unary("logistic", (2, 130), (0.3, 100),
+                                              (1 / 256, -128)), 222),
+    Case("logistic_scale_0p0078", _unary("logistic", (1, 16, 16), (1 / 128, 0),
+                                         (1 / 256, -128)), 223),
+    Case("tanh_scale_0p02", _unary("tanh", (1, 8, 8, 4), (0.02, 3), (1 / 128, 0)), 224),
+    Case("tanh_scale_0p1_zp_neg", _unary("tanh", (1, 300), (0.1, -128), (1 / 128, 0)), 225),
+    Case("tanh_other_output_quant", _unary("tanh", (1, 8, 8, 4), (0.015, 7), (0.009, -20)),
+         226),
+    # hard_swish (16-bit fixed point, TFLite's reference)
+    Case("hard_swish_typical", _unary("hard_swish", (1, 8, 8, 4), (0.05, -10), (0.03, -90)),
+         231),
+    Case("hard_swish_wide_input", _unary("hard_swish", (1, 300), (0.2, 30), (0.1, -60)), 232),
+    Case("hard_swish_tiny_input_scale", _unary("hard_swish", (1, 8, 8, 4), (0.002, 0),
+                                               (0.001, -100)), 233),
+    Case("hard_swish_out_coarse", _unary("hard_swish", (2, 10, 13), (0.03, 50), (0.5, 0)),
+         234),
+    # leaky_relu (two multipliers)
+    Case("leaky_relu_0p1", _unary("leaky_relu", (1, 8, 8, 4), (0.05, 10), (0.04, -20),
+                                  {"alpha": 0.1}), 241),
+    Case("leaky_relu_0p2_upscale", _unary("leaky_relu", (1, 300), (0.1, -5), (0.02, -100),
+                                          {"alpha": 0.2}), 242),
+    Case("leaky_relu_alpha_gt1", _unary("leaky_relu", (1, 4, 4, 16), (0.02, 0), (0.05, 30),
+                                        {"alpha": 1.5}), 243),
+    Case("leaky_relu_alpha_negative", _unary("leaky_relu", (1, 256), (0.03, 20), (0.03, -60),
+                                             {"alpha": -0.3}), 244),
+    # pad (PAD: the zero point; PADV2: a constant)
+    Case("pad_hw_asym", _pad_op((1, 5, 6, 3), ((0, 0), (1, 2), (0, 3), (0, 0))), 101),
+    Case("pad_all_axes_batch2", _pad_op((2, 3, 4, 5), ((1, 0), (0, 2), (1, 1), (2, 1)),
+                                     q=(0.1, -128)), 102),
+    Case("padv2_value", _pad_op((1, 4, 4, 2), ((0, 0), (2, 1), (1, 2), (0, 0)), value=-1.3), 103),
+    Case("pad_2d", _pad_op((3, 7), ((1, 2), (3, 0)), q=(0.02, 127)), 104),
+    Case("pad_channels_only", _pad_op((1, 3, 3, 4), ((0, 0), (0, 0), (0, 0), (2, 3))), 105),
+    # transpose
+    Case("transpose_nhwc_to_nchw", _transpose((1, 4, 5, 6), (0, 3, 1, 2)), 111),
+    Case("transpose_swap_hw", _transpose((1, 3, 7, 4), (0, 2, 1, 3)), 112),
+    Case("transpose_reverse_batch2", _transpose((2, 3, 4, 5), (3, 2, 1, 0)), 113),
+    Case("transpose_3d", _transpose((4, 5, 6), (2, 0, 1)), 114),
+    Case("transpose_2d", _transpose((7, 9), (1, 0)), 115),
+    Case("transpose_5d_foldable", _transpose((2, 3, 4, 5, 2), (0, 1, 4, 3, 2)), 116),
+    Case("transpose_4d_batch3", _transpose((3, 2, 5, 4), (1, 3, 0, 2)), 117),
+    # concat, inputs at different quants are requantized (LiteRT: QUANTIZE + CONCATENATION)
+    Case("concat_c_3inputs_scales", _concat((1, 4, 5, 3), 3, [(0.12, -7), (0.02, 30)]), 121),
+    Case("concat_h_2inputs", _concat((1, 3, 4, 5), 1, [(0.09, 0)], x_first=False), 122),
+    Case("concat_w_3inputs", _concat((1, 4, 2, 3), 2, [(0.3, 100), (0.05, -3)],
+                                     in_q=(0.05, -3)), 123),
+    Case("concat_n_2inputs", _concat((2, 3, 3, 4), 0, [(0.07, -60)]), 124),
+    Case("concat_neg_axis_same_quant", _concat((1, 3, 3, 4), -1, [(0.05, 3)],
+                                               out_q=(0.05, 3)), 125),
+    Case("concat_same_scale_other_zp", _concat((1, 2, 3, 4), 3, [(0.05, -50)],
+                                               out_q=(0.05, 20)), 126),
+    Case("concat_2d_fc", _concat_fc, 127),
+    Case("concat_h_sizes_differ", _concat_sizes_differ, 128),
+    # resize nearest neighbour, both TFLite flags
+    Case("resize_x2", _resize((1, 4, 5, 3), (8, 10)), 131),
+    Case("resize_x2_align", _resize((1, 4, 5, 3), (8, 10), align=True), 132),
+    Case("resize_x2_half_pixel", _resize((1, 4, 5, 3), (8, 10), half=True), 133),
+    Case("resize_5x7_to_8x11", _resize((1, 5, 7, 2), (8, 11)), 134),
+    Case("resize_5x7_to_8x11_align", _resize((1, 5, 7, 2), (8, 11), align=True), 135),
+    Case("resize_5x7_to_8x11_half_pixel", _resize((2, 5, 7, 2), (8, 11), half=True), 136),
+    Case("resize_down_9x9_to_4x6", _resize((1, 9, 9, 2), (4, 6)), 137),
+    Case("resize_down_9x9_to_4x6_half_pixel", _resize((1, 9, 9, 2), (4, 6), half=True), 138),
+    Case("resize_down_9x9_to_4x6_align", _resize((1, 9, 9, 2), (4, 6), align=True), 139),
+    Case("resize_1x1_to_3x2_align", _resize((1, 1, 1, 5), (3, 2), align=True), 140),
+    # strided slice
+    Case("slice_strides", _slice((1, 8, 9, 6), (0, 1, 2, 0), (1, 7, 9, 6), (1, 2, 3, 1)), 141),
+    Case("slice_masks", _slice((2, 6, 5, 4), (1, 2, 1, 3), (0, 5, 0, 0), (1, 1, 2, 1),
+                               begin_mask=0b0101, end_mask=0b1101), 142),
+    Case("slice_negative_strides", _slice((1, 6, 7, 3), (0, -1, 5, 2), (1, 0, 0, 0),
+                                          (1, -2, -1, -1), end_mask=0b1000), 143),
+    Case("slice_shrink", _slice((1, 5, 6, 4), (0, 2, 1, 0), (1, 3, 5, 4), (1, 1, 1, 1),
+                                shrink=0b0011), 144),
+    Case("slice_negative_indices", _slice((1, 7, 7, 5), (0, -5, -6, -4), (1, -1, 7, -1),
+                                          (1, 1, 2, 1)), 145),
+    Case("slice_2d", _slice((6, 10), (1, 2), (5, 9), (2, 3)), 146),
+    Case("slice_channels_last_shrink", _slice((1, 4, 4, 6), (0, 0, 0, -1), (1, 4, 4, 0),
+                                              (1, 1, 1, 1), shrink=0b1000), 147),
+    Case("slice_out_of_range_clamped", _slice((1, 5, 5, 3), (0, -100, 2, 0),
+                                              (1, 100, 100, 2), (1, 2, 1, 1)), 148),
+    # fully connected keeping the input's leading dims
+    Case("fc_keep_num_dims", _fc((1, 3, 5, 8), 4, out_shape=(1, 3, 5, 4)), 151),
     # chain
     Case("multi_conv_dw_add_pool_fc_softmax", _multi_op, 71, tags=("multi",)),
 ]
@@ -556,7 +852,8 @@ def to_tflite(graph: Graph) -> bytes | None:
         tt = tfl.TensorT()
         tt.name = t.name.encode()
         tt.shape = np.asarray(t.shape, np.int32)
-        tt.type = {"int8": tfl.TensorType.INT8, "int32": tfl.TensorType.INT32}[t.dtype]
+        tt.type = {"int8": tfl.TensorType.INT8, "int32": tfl.TensorType.INT32,
+                   "float32": tfl.TensorType.FLOAT32}[t.dtype]
         tt.buffer = 0
         if t.is_const:
             buf = tfl.BufferT()
@@ -628,6 +925,7 @@ def to_tflite(graph: Graph) -> bytes | None:
             code, opt = BO.FULLY_CONNECTED, tfl.FullyConnectedOptionsT()
             op.builtinOptionsType = OP.FullyConnectedOptions
             opt.fusedActivationFunction = act
+            opt.keepNumDims = len(graph.tensors[node.outputs[0]].shape) != 2
             if len(inputs) < 3:
                 inputs.append("")
         elif node.op == "add":
@@ -665,8 +963,78 @@ def to_tflite(graph: Graph) -> bytes | None:
             if code is None:
                 return None
             opt = None
-        elif node.op == "requantize":
+        elif node.op in ("requantize", "quantize"):
             code, opt = BO.QUANTIZE, None
+        elif node.op == "dequantize":
+            code, opt = BO.DEQUANTIZE, None
+        elif node.op == "pad":
+            inputs.append(const_i32(f"{node.name}_paddings", [list(p) for p in a["paddings"]]))
+            code, opt = BO.PAD, None
+            if float(a.get("value") or 0.0) != 0.0:  # PADV2 with an int8 constant
+                from edgec.toolchain.lower.common import ActQuant
+                from edgec.toolchain.lower.data_movement import pad_value_q
+                yq = graph.tensors[node.outputs[0]].quant
+                q = pad_value_q(node, ActQuant(float(np.float32(yq.scale)),
+                                               int(yq.zero_point)))
+                value = Tensor(f"{node.name}_value", (), "int8", data=np.array(q, np.int8),
+                               quant=yq)
+                graph.tensors[value.name] = value
+                inputs.append(value.name)
+                code = BO.PADV2
+        elif node.op == "transpose":
+            inputs.append(const_i32(f"{node.name}_perm", list(a["perm"])))
+            code, opt = BO.TRANSPOSE, None
+        elif node.op == "concat":
+            # LiteRT's int8 CONCATENATION needs every input at the output's quant: the TFLite
+            # converter puts a QUANTIZE (int8 -> int8 requantize) in front of the others.
+            yq = graph.tensors[node.outputs[0]].quant
+            for k, t in enumerate(inputs):
+                tq = graph.tensors[t].quant
+                if float(np.float32(tq.scale)) == float(np.float32(yq.scale)) and \
+                        int(tq.zero_point) == int(yq.zero_point):
+                    continue
+                rq = Tensor(f"{node.name}_requantized_{k}", graph.tensors[t].shape, "int8",
+                            quant=yq)
+                graph.tensors[rq.name] = rq
+                q_op = tfl.OperatorT()
+                q_op.opcodeIndex = opcode(BO.QUANTIZE)
+                q_op.inputs = np.asarray([add_tensor(graph.tensors[t])], np.int32)
+                q_op.outputs = np.asarray([add_tensor(rq)], np.int32)
+                sub.operators.append(q_op)
+                inputs[k] = rq.name
+            code, opt = BO.CONCATENATION, tfl.ConcatenationOptionsT()
+            op.builtinOptionsType = OP.ConcatenationOptions
+            opt.axis = int(a["axis"])
+            opt.fusedActivationFunction = tfl.ActivationFunctionType.NONE
+        elif node.op == "resize_nearest":
+            inputs.append(const_i32(f"{node.name}_size", list(a["size"])))
+            code, opt = BO.RESIZE_NEAREST_NEIGHBOR, tfl.ResizeNearestNeighborOptionsT()
+            op.builtinOptionsType = OP.ResizeNearestNeighborOptions
+            opt.alignCorners = bool(a.get("align_corners", False))
+            opt.halfPixelCenters = bool(a.get("half_pixel_centers", False))
+        elif node.op == "strided_slice":
+            for key in ("begin", "end", "strides"):
+                inputs.append(const_i32(f"{node.name}_{key}", list(a[key])))
+            code, opt = BO.STRIDED_SLICE, tfl.StridedSliceOptionsT()
+            op.builtinOptionsType = OP.StridedSliceOptions
+            opt.beginMask = int(a.get("begin_mask", 0))
+            opt.endMask = int(a.get("end_mask", 0))
+            opt.shrinkAxisMask = int(a.get("shrink_axis_mask", 0))
+            opt.offset = bool(a.get("offset", False))
+        elif node.op == "mul":
+            if act is None:
+                return None
+            code, opt = BO.MUL, tfl.MulOptionsT()
+            op.builtinOptionsType = OP.MulOptions
+            opt.fusedActivationFunction = act
+        elif node.op in ("logistic", "tanh", "hard_swish"):
+            code = {"logistic": BO.LOGISTIC, "tanh": BO.TANH,
+                    "hard_swish": BO.HARD_SWISH}[node.op]
+            opt = None
+        elif node.op == "leaky_relu":
+            code, opt = BO.LEAKY_RELU, tfl.LeakyReluOptionsT()
+            op.builtinOptionsType = OP.LeakyReluOptions
+            opt.alpha = float(a["alpha"])
         else:
             return None
         op.opcodeIndex = opcode(code)

@@ -130,10 +130,7 @@ def _full_range_inputs(shape, n, seed):
 
 @pytest.mark.parametrize("name", [
     "hello_world_int8",
-    pytest.param("micro_speech_quantized", marks=pytest.mark.xfail(
-        strict=True, raises=EdgecError,
-        reason="the RESHAPE [1,1960]->[1,49,40,1] right after the graph input feeds a "
-               "depthwise conv, so passes/drop_noops keeps it and lower() rejects 'reshape'")),
+    "micro_speech_quantized",
     "kws_dscnn_int8",
     "ad_fc_autoencoder_int8",
 ])

@@ -120,7 +120,7 @@ def test_fuse_activation_skips_shared_and_output_tensors():
     assert [n.op for n in fused.nodes] == ["add"] and fused.nodes[0].attrs["act_min"] == 0.0
 
 
-def test_drop_noops_aliases_reshape_into_fc_and_removes_identity():
+def test_drop_noops_keeps_shape_changing_reshape_and_removes_identity():
     tensors = [act("x", (1, 4, 4, 2)), act("m", (1, 1, 1, 2)), act("f", (1, 2)), act("i", (1, 2)),
                const("w", (3, 2)), act("y", (1, 3))]
     nodes = [Node("gap", "mean", ["x"], ["m"], {"axes": (1, 2), "keepdims": True}),
@@ -130,8 +130,8 @@ def test_drop_noops_aliases_reshape_into_fc_and_removes_identity():
     g = build(tensors, nodes, ["x"], ["y"])
     out = drop_noops(g)
     verify(out)
-    assert [n.op for n in out.nodes] == ["mean", "fully_connected"]
-    assert out.nodes[1].inputs[0] == "m" and "f" not in out.tensors
+    assert [n.op for n in out.nodes] == ["mean", "reshape", "fully_connected"]
+    assert out.nodes[2].inputs[0] == "f" and "i" not in out.tensors
     same_outputs(g, out)
     assert len(g.nodes) == 4
 

@@ -5,13 +5,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from edgec.toolchain.build import BuildResult
 from edgec.toolchain.emulator import RunResult
 from edgec.toolchain.ir import Graph, Tensor
 from edgec.toolchain.lower.program import ConstArray, KernelCall, Program
 from edgec.toolchain.plan import plan_memory
-from edgec.toolchain.report import build_report, format_summary, write_report
+from edgec.toolchain.report import (
+    build_report,
+    format_markdown,
+    format_summary,
+    write_report,
+)
 from edgec.toolchain.target import load_target
 
 REQUIRED = {
@@ -75,9 +79,9 @@ def test_required_keys_and_values():
     assert "estimate" in lat["note"]
     assert [ly["instructions"] for ly in rep["layers"]] == [200_005, 15_905]
     assert rep["layers"][0] | {"instructions": 0} == {
-        "index": 0, "name": "conv1", "op": "conv2d", "kernel": "edgec_conv2d_s8",
+        "index": 0, "call": 0, "name": "conv1", "op": "conv2d", "kernel": "edgec_conv2d_s8",
         "macs": 18432, "output_bytes": 512, "weights_bytes": 288, "scratch_bytes": 64,
-        "instructions": 0}
+        "in_place": False, "instructions": 0}
     assert rep["check"]["mismatches"] == 0
     assert rep["calibration"]["source"] == "generated"
     assert rep["model"]["name"] == "tiny" and rep["model"]["layers"] == 2
@@ -129,9 +133,102 @@ def test_stack_warning():
 
 def test_summary_is_a_compact_table():
     text = format_summary(full_report())
-    lines = text.splitlines()
+    head, table = text.split("\n\n")
+    lines = head.splitlines()
     assert lines[0] == "tiny -> stm32f746 (Cortex-M7 @ 216 MHz)"
     assert any(ln.strip().startswith("SRAM") and "320.0 KB" in ln for ln in lines)
     assert any(ln.strip().startswith("flash") and "1024.0 KB" in ln for ln in lines)
     assert any("estimate" in ln for ln in lines)
     assert len(lines) <= 8
+    rows = table.splitlines()
+    assert rows[0].split() == ["#", "layer", "op", "kernel", "MACs", "out", "B", "weights",
+                               "B", "instructions", "%"]
+    assert rows[1].split() == ["0", "conv1", "conv2d", "edgec_conv2d_s8", "18,432", "512",
+                               "288", "200,005", "92.6"]
+    assert rows[-1].split() == ["total", "2", "layers", "23,552", "288", "215,910", "100.0"]
+    assert format_summary(full_report(), layers=False) == head
+
+
+def big_report(layers: int, profiled: bool) -> dict:
+    names = {f"t{i}": Tensor(f"t{i}", (1, 64), "int8") for i in range(layers + 1)}
+    calls = [KernelCall(f"/backbone/stage{i}/block/pointwise/Gemm", "gemm",
+                        "edgec_fully_connected_s8",
+                        "edgec_fc_params", {}, [f"t{i}"], [f"t{i + 1}"], macs=1000 + i)
+             for i in range(layers)]
+    p = Program(Graph(names, [], ["t0"], [f"t{layers}"]), calls)
+    run = None
+    if profiled:
+        per = [5000 + 10 * i for i in range(layers)]
+        run = RunResult(outputs=np.zeros((1, 64), np.int8), instructions=[sum(per)],
+                        stack_bytes=300, layer_instructions=[per], instructions_per_tick=5.0,
+                        stack_reserved_bytes=16384, console="")
+    return build_report(target=load_target("stm32f746"), program=p, plan=plan_memory(p),
+                        build=build_result() if profiled else None, run=run)
+
+
+def test_summary_of_a_large_model_shows_the_heaviest_layers():
+    for profiled in (False, True):
+        text = format_summary(big_report(60, profiled))
+        rows = text.split("\n\n")[1].splitlines()
+        assert len(rows) == 1 + 24 + 2  # header, the 24 heaviest, "not shown", total
+        shown = [int(r.split()[0]) for r in rows[1:25]]
+        assert shown == list(range(36, 60))  # the heaviest, in execution order
+        assert "(36 lighter layers not shown: " in rows[25]
+        assert rows[-1].split()[:3] == ["total", "60", "layers"]
+        assert max(len(r) for r in rows) <= 120
+        assert " /backbone/stag~/pointwise/Gemm " in text  # long names keep both ends
+
+
+def test_plan_facts_in_the_report():
+    rep = full_report()
+    mem = rep["memory"]
+    assert mem["order_method"] in ("exact", "original") and mem["order_changed"] is False
+    assert mem["placement_method"] == "greedy" and mem["gap_bytes"] == 0
+    names = {e["name"] for e in mem["timeline"]}
+    assert names == {"x", "h", "y", "conv1:scratch"}
+    assert all({"first", "last", "offset", "bytes", "kind"} <= set(e) for e in mem["timeline"])
+    md = format_markdown(rep)
+    assert "Planned in the layer order with the smallest peak (proven)" in md
+
+
+MAP = """\
+Memory Configuration
+Linker script and memory map
+
+.vectors        0x00000000       0x40
+ .vectors       0x00000000       0x40 obj/harness__startup.o
+.text           0x00000040      0x200
+ .text.edgec_model_run
+                0x00000040       0x80 obj/model__edgec_model.o
+ .text.edgec_conv2d_s8
+                0x000000c0      0x100 obj/model__conv2d_s8.o
+ *fill*         0x000001c0        0x4 
+ .text          0x000001c4       0x7c /usr/lib/libc.a(lib_a-memcpy.o)
+.edgec_weights  0x00000240      0x120
+ .rodata.edgec_weights
+                0x00000240      0x120 obj/model__edgec_model.o
+.rodata         0x00000360       0x40
+ .rodata.edgec_l000_conv1_params
+                0x00000360       0x40 obj/model__edgec_model.o
+.stack          0x20000000     0x4000
+ *fill*         0x20000000     0x4000 
+.data           0x20004000        0x8 load address 0x000003a0
+ .data.x        0x20004000        0x8 obj/harness__main.o
+.bss            0x20004010      0x890 load address 0x000003a8
+ .bss.arena     0x20004010      0x890 obj/model__edgec_model.o
+.debug_info     0x00000000      0x7b2
+ .debug_info    0x00000000      0x7b2 obj/model__edgec_model.o
+"""
+
+
+def test_code_breakdown_from_the_linker_map(tmp_path):
+    (tmp_path / "firmware.map").write_text(MAP)
+    build = build_result()
+    build.map_file = tmp_path / "firmware.map"
+    build.flash_code_bytes = 0x40 + 0x200 + 0x40 + 0x8
+    rep = build_report(target=load_target("stm32f746"), program=program(), build=build)
+    assert rep["flash"]["code_breakdown"] == {
+        "model": 0x80 + 0x40, "kernels": 0x100, "runtime": 0x40 + 0x4 + 0x7c + 0x8}
+    build.map_file = tmp_path / "missing.map"
+    assert build_report(target=load_target("stm32f746"), program=program(),
+                        build=build)["flash"]["code_breakdown"] is None

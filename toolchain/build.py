@@ -33,11 +33,14 @@ from .target import Target
 
 APT_HINT = "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-# Code generation flags for every unit; the target adds its machine flags (-mcpu ...).
+# Code generation flags for every unit; the target adds its machine flags (-mcpu ...) and
+# the optimization goal its -O level (OPT_LEVELS).
 BASE_CFLAGS = (
-    "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+    "-std=c99", "-Wall", "-Wextra", "-Werror",
     "-ffunction-sections", "-fdata-sections",
 )
+# --optimize goal -> -O flag (a literal "-O..." is also accepted by build_firmware).
+OPT_LEVELS = {"speed": "-O2", "size": "-Os"}
 # -nostartfiles: our start-up (harness/startup.c), not newlib's crt0.
 # rdimon.specs: newlib's syscalls over semihosting, in case model code calls libc I/O;
 # the harness itself does its I/O with direct semihosting calls (harness/semihost.c).
@@ -67,13 +70,14 @@ class BuildResult:
 
 def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
                    profile: bool = False, *, for_emulator: bool = True,
-                   extra_cflags: Sequence[str] = ()) -> BuildResult:
+                   extra_cflags: Sequence[str] = (), opt_level: str = "speed") -> BuildResult:
     """Compile and link the model in src_dir with the harness for `target`.
 
     profile: route EDGEC_LAYER_HOOK to the harness (per-layer instruction counts).
     for_emulator: link at the emulator origins of the target (sizes stay the board's);
         False links at the board's addresses (the harness still needs a semihosting host).
     extra_cflags: appended to every compile (tests use it, e.g. -DEDGEC_SYSTICK_RELOAD=...).
+    opt_level: "speed" (-O2), "size" (-Os), or a literal -O flag.
     """
     src_dir = Path(src_dir).resolve()
     out_dir = Path(out_dir).resolve()
@@ -98,7 +102,10 @@ def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
 
     header_dirs = sorted({p.parent for p in src_dir.rglob("*.h")
                           if not p.is_relative_to(harness_dir)} | {src_dir})
-    cflags = [*BASE_CFLAGS, *target.cflags,
+    if opt_level not in OPT_LEVELS and not re.fullmatch(r"-O[0-3sgz]|-Ofast", opt_level):
+        raise EdgecError(f"opt_level must be one of {sorted(OPT_LEVELS)} or an -O flag, "
+                         f"got {opt_level!r}")
+    cflags = [OPT_LEVELS.get(opt_level, opt_level), *BASE_CFLAGS, *target.cflags,
               f"-ffile-prefix-map={src_dir}=src", f"-ffile-prefix-map={harness_dir}=harness",
               *(f"-I{d}" for d in header_dirs), f"-I{harness_dir}"]
     if profile:

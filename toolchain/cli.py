@@ -49,8 +49,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--no-run", is_flag=True, help="Stop after building the firmware (no emulator).")
 @click.option("--profile", is_flag=True, help="Count instructions per layer on the emulator.")
 @click.option("--seed", default=0, show_default=True, help="Seed for generated data.")
+@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed",
+              show_default=True,
+              help="speed: fastest kernel variants (int16 weights where flash allows), -O2; "
+                   "size: compact variants (int8 weights), -Os.")
 def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no_build, no_run,
-                profile, seed):
+                profile, seed, optimize):
     """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx, .tflite) for a target board."""
     from .options import CompileOptions
     from .pipeline import compile_model
@@ -58,13 +62,15 @@ def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no
     opts = CompileOptions(model=model, target=target, out_dir=out_dir, calib=calib,
                           input_shape=_shape(input_shape), trust_pickle=trust_pickle, io=io,
                           build=not no_build, run=not (no_build or no_run), profile=profile,
-                          seed=seed)
+                          seed=seed, optimize=optimize)
     result = compile_model(opts)
     for w in result.report.get("warnings", []):
         click.echo(f"edgec: warning: {w}", err=True)
     click.echo(format_summary(result.report))
-    click.echo(f"wrote {result.out_dir}/ (src/, report.json, report.md, model.int8.onnx"
-               f"{', firmware.elf' if opts.build else ''})")
+    written = sorted(p.name + ("/" if p.is_dir() else "") for p in result.out_dir.iterdir()
+                     if p.name in ("src", "report.json", "report.md", "report.html",
+                                   "model.int8.onnx", "firmware.elf", "model.json"))
+    click.echo(f"wrote {result.out_dir}/: {', '.join(written)}")
 
 
 @cli.command("run")

@@ -125,8 +125,30 @@ def _fully_connected(a, x, w, b=None):
     return y if b is None else y + b
 
 
+def _binary_operands(x, y):
+    """Same element counts: a view of one shape (flat, as the kernels read it); otherwise
+    NumPy broadcasting, as TFLite's."""
+    if x.size == y.size:
+        return x, y.reshape(x.shape)
+    return x, y
+
+
 def _add(a, x, y):
-    return x + y.reshape(x.shape)
+    x, y = _binary_operands(x, y)
+    return x + y
+
+
+def _mul(a, x, y):
+    x, y = _binary_operands(x, y)
+    return x * y
+
+
+def _hard_swish(a, x):
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _leaky_relu(a, x):
+    return np.where(x >= 0, x, float(a["alpha"]) * x)
 
 
 def _max_pool2d(a, x):
@@ -150,6 +172,28 @@ def _softmax(a, x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _pad(a, x):
+    return np.pad(x, [tuple(p) for p in a["paddings"]],
+                  constant_values=float(a.get("value") or 0.0))
+
+
+def _strided_slice(a, x):
+    """TFLite's index resolution (shared with the int8 lowering); run_float reshapes the
+    result to the output's shape, which drops the shrunk axes."""
+    from .lower.data_movement import resolve_strided_slice
+    axes = resolve_strided_slice(x.shape, a["begin"], a["end"], a["strides"],
+                                 int(a.get("begin_mask", 0)), int(a.get("end_mask", 0)),
+                                 int(a.get("shrink_axis_mask", 0)), bool(a.get("offset")))
+    return x[np.ix_(*[s + st * np.arange(n) for s, n, st in axes])]
+
+
+def _resize_nearest(a, x):
+    from .lower.data_movement import nearest_indices
+    ys, xs = (nearest_indices(x.shape[k], int(a["size"][k - 1]), bool(a.get("align_corners")),
+                              bool(a.get("half_pixel_centers"))) for k in (1, 2))
+    return x[:, ys][:, :, xs]
+
+
 def _batch_norm(a, x, scale, bias, mean, var):
     return (x - mean) / np.sqrt(var + a["epsilon"]) * scale + bias
 
@@ -166,6 +210,16 @@ _KERNELS = {
     "reshape": lambda a, x: x,
     "relu": lambda a, x: np.maximum(x, 0.0),
     "clip": lambda a, x: _clamp(x, a.get("act_min"), a.get("act_max")),
+    "mul": _mul,
+    "logistic": lambda a, x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1 / (1 + e^-x), no overflow
+    "tanh": lambda a, x: np.tanh(x),
+    "hard_swish": _hard_swish,
+    "leaky_relu": _leaky_relu,
+    "pad": _pad,
+    "transpose": lambda a, x: np.transpose(x, a["perm"]),
+    "concat": lambda a, *xs: np.concatenate(xs, axis=int(a["axis"])),
+    "strided_slice": _strided_slice,
+    "resize_nearest": _resize_nearest,
     "batch_norm": _batch_norm,
     "identity": lambda a, x: x,
     # Boundaries of an imported int8 model; this executor works on real values, so both pass

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import quant_math as qm
 from .errors import EdgecError
+from .lower.opt_layout import REFERENCE_OF
 from .lower.program import ConstArray, FieldValue, KernelCall, Program
 
 Fields = dict[str, FieldValue]
@@ -111,7 +112,19 @@ def fully_connected_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     return _requantize_acc(acc, f, qm.mul_round_away).reshape(-1)
 
 
+def _broadcast_inputs(f: Fields, a: np.ndarray, b: np.ndarray):
+    """The elements of each input that meet at each output element, in the output's C order:
+    input k's element n*s.n + h*s.h + w*s.w + c*s.c (strides 0 on broadcast axes), as the
+    kernels walk them (edgec_kernels.h, Broadcasting)."""
+    dims = tuple(int(d) for d in f["output"])
+    grid = np.indices(dims).reshape(4, -1)
+    idx1 = np.asarray(f["input1_stride"], np.int64) @ grid
+    idx2 = np.asarray(f["input2_stride"], np.int64) @ grid
+    return a[idx1], b[idx2]
+
+
 def add_s8(f: Fields, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = _broadcast_inputs(f, a, b)
     ls = int(f["left_shift"])
     s1 = (a.astype(np.int64) + int(f["input1_offset"])) << ls
     s2 = (b.astype(np.int64) + int(f["input2_offset"])) << ls
@@ -119,6 +132,15 @@ def add_s8(f: Fields, a: np.ndarray, b: np.ndarray) -> np.ndarray:
                + qm.mbqm(s2, int(f["input2_multiplier"]), int(f["input2_shift"])))
     out = qm.mbqm(raw_sum, int(f["output_multiplier"]), int(f["output_shift"])) \
         + int(f["output_offset"])
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8)
+
+
+def mul_s8(f: Fields, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = _broadcast_inputs(f, a, b)
+    product = ((a.astype(np.int64) + int(f["input1_offset"]))
+               * (b.astype(np.int64) + int(f["input2_offset"])))
+    out = qm.wrap_i32(qm.mbqm(product, int(f["output_multiplier"]), int(f["output_shift"]))
+                      + int(f["output_offset"]))
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8)
 
 
@@ -199,6 +221,120 @@ def requantize_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     return np.clip(acc, int(f["act_min"]), int(f["act_max"])).astype(np.int8)
 
 
+# --- data movement (runtime_c/kernels/ref/{pad,transpose,strided_slice,concat,
+# resize_nearest}_s8.c): index arithmetic only, except concat's requantized inputs ---------
+
+def pad_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    in_dims, out_dims, before = f["input_dims"], f["output_dims"], f["before"]
+    out = np.full(out_dims, int(f["pad_value"]), np.int8)
+    out[tuple(slice(b, b + d) for b, d in zip(before, in_dims))] = x.reshape(in_dims)
+    return out.reshape(-1)
+
+
+def transpose_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    return x.reshape(f["input_dims"]).transpose(f["perm"]).reshape(-1)
+
+
+def strided_slice_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    index = [s + st * np.arange(n) for s, n, st in zip(f["start"], f["output_dims"],
+                                                       f["stride"])]
+    return x.reshape(f["input_dims"])[np.ix_(*index)].reshape(-1)
+
+
+def concat_s8(f: Fields, *xs: np.ndarray) -> np.ndarray:
+    outer, inner = int(f["outer_size"]), int(f["inner_size"])
+    sizes, offsets = _arr(f["axis_sizes"]), _arr(f["input_offset"])
+    mults, shifts = _arr(f["multiplier"]), _arr(f["shift"])
+    blocks = []
+    for i, x in enumerate(xs):
+        v = x.reshape(outer, int(sizes[i]) * inner).astype(np.int64)
+        v = qm.wrap_i32(qm.mbqm(v + int(offsets[i]), int(mults[i]), int(shifts[i]))
+                        + int(f["output_offset"]))
+        blocks.append(np.clip(v, -128, 127))  # the identity (a copy) gives the same bytes
+    return np.concatenate(blocks, axis=1).astype(np.int8).reshape(-1)
+
+
+def resize_nearest_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    img = x.reshape(f["input"])
+    ys, xs = _arr(f["y_index"]), _arr(f["x_index"])
+    return img[:, ys][:, :, xs].reshape(-1)
+
+
+# --- activations and float boundaries (runtime_c/kernels/ref/{lut,hard_swish,leaky_relu}_s8.c,
+# quantize_f32.c, dequantize_f32.c) ---------------------------------------------------------
+
+def lut_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    return _arr(f["table"]).astype(np.int8)[x.astype(np.uint8)]
+
+
+def _wrap_i16(x: np.ndarray) -> np.ndarray:
+    return ((x + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _trunc_div_pot(x: np.ndarray, bits: int) -> np.ndarray:
+    """C's x / 2^bits (truncation toward zero)."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def _srdhm16(a: np.ndarray, b) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul<int16_t>."""
+    ab = a * b
+    q = _wrap_i16(_trunc_div_pot(ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14)), 15))
+    return np.where((a == -32768) & (b == -32768), 32767, q)
+
+
+def _sdhm16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """reference_ops::SaturatingDoublingHighMul (int16, truncating)."""
+    q = _wrap_i16(_trunc_div_pot(a * b, 15))
+    return np.where((a == -32768) & (b == -32768), 32767, q)
+
+
+def hard_swish_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    e_rel = int(f["reluish_multiplier_exponent"])
+    v = x.astype(np.int64) + int(f["input_offset"])
+    hires = v * (1 << 7)
+    preshift = _srdhm16(hires, int(f["output_multiplier_fixedpoint"]))
+    reluish = hires
+    if e_rel > 0:
+        reluish = np.clip(reluish << (e_rel - 1), -32768, 32767)
+    reluish = _srdhm16(reluish, int(f["reluish_multiplier_fixedpoint"]))
+    if e_rel > 0:
+        reluish = np.clip(reluish << 1, -32768, 32767)
+    if e_rel < 0:
+        reluish = qm.rounding_divide_by_pot(reluish, -e_rel)
+    reluish = (reluish + (1 << 15)) >> 1
+    out = qm.rounding_divide_by_pot(_sdhm16(reluish, preshift),
+                                    -int(f["output_multiplier_exponent"]))
+    out = _wrap_i16(out + int(f["output_offset"]))
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def leaky_relu_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    v = x.astype(np.int64) + int(f["input_offset"])
+    scaled = np.where(v >= 0,
+                      qm.mbqm(v, int(f["multiplier_identity"]), int(f["shift_identity"])),
+                      qm.mbqm(v, int(f["multiplier_alpha"]), int(f["shift_alpha"])))
+    return np.clip(qm.wrap_i32(scaled + int(f["output_offset"])), -128, 127).astype(np.int8)
+
+
+def quantize_f32_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    """LiteRT AffineQuantize: float32 division, round half away from zero; NaN and quotients
+    outside int32 convert to INT32_MIN (x86-64 cvttss2si), then + zero point (wrapping)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        r = x.astype(np.float32) / np.float32(f["scale"])
+        inside = (r >= np.float32(-2.0 ** 31)) & (r < np.float32(2.0 ** 31))
+        r64 = np.where(inside, r, 0).astype(np.float64)
+        rounded = np.sign(r64) * np.floor(np.abs(r64) + 0.5)
+    q = np.where(inside, rounded.astype(np.int64), qm.INT32_MIN)
+    q = qm.wrap_i32(q + int(f["zero_point"]))
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize_s8_f32(f: Fields, x: np.ndarray) -> np.ndarray:
+    return ((x.astype(np.int32) - int(f["zero_point"])).astype(np.float32)
+            * np.float32(f["scale"])).astype(np.float32)
+
+
 KERNELS: dict[str, KernelFn] = {
     "edgec_conv2d_s8": conv2d_s8,
     "edgec_depthwise_conv2d_s8": depthwise_conv2d_s8,
@@ -209,23 +345,48 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_mean_s8": mean_s8,
     "edgec_softmax_s8": softmax_s8,
     "edgec_requantize_s8": requantize_s8,
+    "edgec_mul_s8": mul_s8,
+    "edgec_lut_s8": lut_s8,
+    "edgec_hard_swish_s8": hard_swish_s8,
+    "edgec_leaky_relu_s8": leaky_relu_s8,
+    "edgec_quantize_f32_s8": quantize_f32_s8,
+    "edgec_dequantize_s8_f32": dequantize_s8_f32,
+    "edgec_pad_s8": pad_s8,
+    "edgec_transpose_s8": transpose_s8,
+    "edgec_strided_slice_s8": strided_slice_s8,
+    "edgec_concat_s8": concat_s8,
+    "edgec_resize_nearest_s8": resize_nearest_s8,
 }
 
 
+def _via_reference(reference: str, to_reference) -> KernelFn:
+    return lambda f, *x: KERNELS[reference](to_reference(f), *x)
+
+
+# Optimized variants (toolchain/lower/select.py): the reference math on the reference
+# parameters recovered from theirs, so a firmware check still checks the reference semantics.
+KERNELS.update({name: _via_reference(ref, fn) for name, (ref, fn) in REFERENCE_OF.items()})
+
+
 def run_call(call: KernelCall, *inputs: np.ndarray) -> np.ndarray:
-    """One kernel call on flat int8 inputs; returns the flat int8 output."""
+    """One kernel call on flat inputs (int8; float32 for a float graph input); returns the
+    flat output (int8, or float32 from a dequantize). A view returns its input's bytes."""
+    if call.view:
+        return np.asarray(inputs[0]).reshape(-1)
     fn = KERNELS.get(call.kernel)
     if fn is None:
         raise EdgecError(f"golden model has no kernel '{call.kernel}' (node '{call.name}')")
-    flat = [np.ascontiguousarray(a, dtype=np.int8).reshape(-1) for a in inputs]
+    flat = [np.ascontiguousarray(a, dtype=np.float32 if np.asarray(a).dtype == np.float32
+                                 else np.int8).reshape(-1) for a in inputs]
     return fn(call.fields, *flat)
 
 
 def run_program(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run every call in order. `inputs` maps graph input names to int8 arrays.
+    """Run every call in order. `inputs` maps graph input names to arrays of the input
+    tensors' dtypes: int8, or float32 for a float input (a model with float I/O).
 
-    Returns every activation tensor (graph inputs and each call's outputs) as int8 arrays
-    in their graph shapes.
+    Returns every activation tensor (graph inputs and each call's outputs) in their graph
+    shapes and dtypes.
     """
     graph = program.graph
     values: dict[str, np.ndarray] = {}
@@ -233,8 +394,9 @@ def run_program(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np
         if name not in inputs:
             raise EdgecError(f"missing input '{name}'")
         arr = np.asarray(inputs[name])
-        if arr.dtype != np.int8:
-            raise EdgecError(f"input '{name}' must be int8, got {arr.dtype}")
+        want = np.dtype(graph.tensors[name].dtype)
+        if arr.dtype != want:
+            raise EdgecError(f"input '{name}' must be {want}, got {arr.dtype}")
         shape = tuple(graph.tensors[name].shape)
         if arr.size != int(np.prod(shape, dtype=np.int64)):
             raise EdgecError(f"input '{name}' has {arr.size} values, shape {shape} needs "

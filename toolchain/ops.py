@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class OpSpec:
-    inputs: tuple[str, ...]  # names in order; a trailing '?' marks an optional input
+    inputs: tuple[str, ...]  # names in order; a trailing '?' marks an optional input,
+    #                          a trailing '*' any number of further inputs (concat)
     attrs: tuple[str, ...]
     doc: str
 
@@ -31,9 +32,13 @@ OPS: dict[str, OpSpec] = {
                                ("strides", "dilations", "pads", "depth_multiplier",
                                 "act_min", "act_max"),
                                "w [1,KH,KW,C_IN*depth_multiplier]; bias [C_OUT]"),
-    "fully_connected": OpSpec(("x", "w", "bias?"), ("act_min", "act_max"),
-                              "x viewed as [-1, C_IN]; w [C_OUT,C_IN]; y [rows, C_OUT]"),
-    "add": OpSpec(("a", "b"), ("act_min", "act_max"), "elementwise, same shapes"),
+    "fully_connected": OpSpec(("x", "w", "bias?"), ("act_min", "act_max", "keep_num_dims"),
+                              "x viewed as [-1, C_IN]; w [C_OUT,C_IN]; y [rows, C_OUT], or "
+                              "x's leading dims + [C_OUT] with keep_num_dims (same bytes)"),
+    "add": OpSpec(("a", "b"), ("act_min", "act_max"),
+                  "elementwise, NumPy/TFLite broadcasting (ranks right-aligned, up to 4-D)"),
+    "mul": OpSpec(("a", "b"), ("act_min", "act_max"),
+                  "elementwise product, NumPy/TFLite broadcasting (as add)"),
     "max_pool2d": OpSpec(("x",), ("kernel", "strides", "pads", "act_min", "act_max"),
                          "kernel (kh, kw); padding never wins the max"),
     "avg_pool2d": OpSpec(("x",), ("kernel", "strides", "pads", "act_min", "act_max"),
@@ -43,6 +48,24 @@ OPS: dict[str, OpSpec] = {
     "reshape": OpSpec(("x",), ("shape",), "a view: same bytes, new shape"),
     "relu": OpSpec(("x",), (), "standalone ReLU (when it could not be fused)"),
     "clip": OpSpec(("x",), ("act_min", "act_max"), "standalone clamp (ReLU6 and the like)"),
+    "logistic": OpSpec(("x",), (), "sigmoid 1 / (1 + exp(-x)); int8 output scale 1/256, zp -128"),
+    "tanh": OpSpec(("x",), (), "tanh(x); int8 output scale 1/128, zp 0"),
+    "hard_swish": OpSpec(("x",), (), "x * relu6(x + 3) / 6"),
+    "leaky_relu": OpSpec(("x",), ("alpha",), "x if x >= 0 else alpha * x"),
+    # Data movement (toolchain/lower/data_movement.py); axes index the IR (NHWC) shapes:
+    "pad": OpSpec(("x",), ("paddings", "value"),
+                  "paddings ((before, after) per axis); value: the padding in real units "
+                  "(0.0 = the zero point); output quant = input quant"),
+    "transpose": OpSpec(("x",), ("perm",), "output axis k is input axis perm[k]"),
+    "concat": OpSpec(("x", "more*"), ("axis",),
+                     "one or more inputs joined along axis; inputs whose quant differs from "
+                     "the output's are requantized"),
+    "resize_nearest": OpSpec(("x",), ("size", "align_corners", "half_pixel_centers"),
+                             "NHWC; size (OH, OW); TFLite's nearest-neighbour index rule"),
+    "strided_slice": OpSpec(("x",), ("begin", "end", "strides", "begin_mask", "end_mask",
+                                     "shrink_axis_mask", "offset"),
+                            "TFLite STRIDED_SLICE semantics (masks, negative indices; "
+                            "offset: end is relative to begin)"),
     # Quantization boundaries (from a .tflite model's QUANTIZE / DEQUANTIZE ops):
     "quantize": OpSpec(("x",), (),
                        "float32 or int8 in -> int8 out with the output's quant; "

@@ -20,4 +20,5 @@ class CompileOptions:
     calib_samples: int = 64  # generated calibration samples when no --calib
     seed: int = 0
     profile: bool = False
+    optimize: str = "speed"  # "speed" | "size": kernel variants (lower/select.py), -O2 | -Os
     warnings: list[str] = field(default_factory=list)

@@ -18,6 +18,7 @@ from . import calibdata, check, emulator, report, source as sources, target as t
 from .build import build_firmware
 from .errors import BudgetError
 from .lower import lower
+from .lower.select import select_kernels
 from .options import CompileOptions
 from .passes import run_passes
 from .plan import plan_memory
@@ -44,6 +45,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         program = lower(qgraph)                                    # op -> kernel call + constants
+        program = select_kernels(program, target, opts.optimize)   # best exact kernel per layer
         plan = plan_memory(program)                                # lifetimes -> arena offsets
         check_budgets(program, plan, target)                       # fail early, with the figures
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
@@ -52,10 +54,11 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             {"target": target.name, "io": io, "edgec": __version__}, indent=2) + "\n")
         build = run = verdict = None
         if opts.build:
-            build = build_firmware(tmp / "src", target, tmp, profile=opts.profile)
+            build = build_firmware(tmp / "src", target, tmp, profile=opts.profile,
+                                   opt_level=opts.optimize)
             if opts.run:
                 inputs = check.test_inputs(io, samples, opts.check_samples, opts.seed)
-                run = emulator.run_firmware(build.elf, target, inputs.reshape(len(inputs), -1),
+                run = emulator.run_firmware(build.elf, target, check.to_bytes(inputs),
                                             io["outputs"][0]["bytes"], profile=opts.profile)
                 verdict = check.verdict(program, io, inputs, run.outputs, source)
         fidelity = None if source.quantized else check.float_agreement(

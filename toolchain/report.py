@@ -1,9 +1,15 @@
-"""The compile report: report.json (for tools), report.md (for people), a terminal summary.
+"""The compile report: report.json (for tools), report.md and report.html (for people), a
+terminal summary.
 
     rep = build_report(target=..., program=..., plan=..., build=..., run=..., check=...,
                        calibration=..., fidelity=..., model=..., warnings=[...], stopped=...)
-    write_report(rep, out_dir)        # report.json + report.md
+    write_report(rep, out_dir)        # report.json + report.md + report.html
     print(format_summary(rep))
+
+Layers are listed in execution order (the plan's order, which is the order codegen emits and
+the profiler counts): `layers[k]["index"]` is the step k, `layers[k]["call"]` the index into
+program.calls. `memory.timeline` is the plan's timeline (first/last are steps), for the
+memory plot of report.html.
 
 Every stage result but the target may be None (the user stopped early with --no-build or
 --no-run, or the caller has no check): the keys that need it are then null, and report.md
@@ -13,6 +19,7 @@ one instruction per cycle, labelled so in both files.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -51,7 +58,7 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
             "emulator": target.qemu_machine,
         },
         "calibration": calibration,
-        "memory": _memory(target, plan, build, run, warns),
+        "memory": _memory(target, plan, program, build, run, warns),
         "flash": _flash(target, program, build, warns),
         "latency": _latency(target, run),
         "layers": _layers(program, plan, run, warns),
@@ -64,12 +71,15 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
 
 
 def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write report.json and report.md into out_dir; return both paths."""
+    """Write report.json, report.md and report.html into out_dir; return the first two
+    paths (report.html sits beside them)."""
+    from .report_html import write_html_report
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "report.json", out / "report.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     md_path.write_text(format_markdown(report), encoding="utf-8")
+    write_html_report(report, out)
     return json_path, md_path
 
 
@@ -106,13 +116,14 @@ def _model_info(model: str | dict | None, program: Program | None) -> dict:
     return info
 
 
-def _memory(target: Target, plan: Plan | None, build: BuildResult | None,
-            run: RunResult | None, warns: list[str]) -> dict:
+def _memory(target: Target, plan: Plan | None, program: Program | None,
+            build: BuildResult | None, run: RunResult | None, warns: list[str]) -> dict:
     arena = plan.arena_bytes if plan is not None else None
     mem: dict[str, Any] = {
         "arena_bytes": arena,
         "lower_bound_bytes": plan.lower_bound_bytes if plan is not None else None,
         "naive_bytes": plan.naive_bytes if plan is not None else None,
+        **_plan_facts(plan, program),
         "stack_bytes": run.stack_bytes if run is not None else None,
         "stack_reserved_bytes": build.stack_reserved_bytes if build else target.stack_bytes,
         "static_other_bytes": None,
@@ -142,6 +153,33 @@ def _memory(target: Target, plan: Plan | None, build: BuildResult | None,
     return mem
 
 
+def _plan_facts(plan: Plan | None, program: Program | None) -> dict:
+    """How the arena was planned: bounds, order, placement method, gap, the timeline."""
+    if plan is None:
+        return {"lower_bound_original_bytes": None, "lower_bound_inplace_bytes": None,
+                "lower_bound_any_order_bytes": None, "order_method": None,
+                "order_changed": None, "placement_method": None,
+                "greedy_arena_bytes": None, "placement_note": None, "gap_bytes": None,
+                "gap_reason": None, "inplace": [], "timeline": []}
+    n = len(program.calls) if program is not None else None
+    order = plan.execution_order(n) if n is not None else plan.order
+    return {
+        "lower_bound_original_bytes": plan.lower_bound_original_bytes,
+        "lower_bound_inplace_bytes": plan.lower_bound_inplace_bytes,
+        "lower_bound_any_order_bytes": plan.lower_bound_any_order_bytes,
+        "order_method": plan.order_method,
+        "order_changed": order is not None and order != list(range(len(order))),
+        "placement_method": plan.method,
+        "greedy_arena_bytes": plan.greedy_arena_bytes,
+        "placement_note": plan.placement_note,
+        "gap_bytes": plan.gap_bytes,
+        "gap_reason": plan.gap_reason,
+        "inplace": [dict(a) for a in plan.inplace],
+        # {"name", "kind", "first", "last", "offset", "bytes", "alias_of"[, "call"]}
+        "timeline": [dict(e) for e in plan.timeline],
+    }
+
+
 def _flash(target: Target, program: Program | None, build: BuildResult | None,
            warns: list[str]) -> dict:
     flash: dict[str, Any] = {
@@ -152,10 +190,66 @@ def _flash(target: Target, program: Program | None, build: BuildResult | None,
         # constant tables of the lowered model, known before any build
         "model_constants_bytes": (sum(c.const_bytes for c in program.calls)
                                   if program is not None else None),
+        # code_bytes split by the linker map: generated model code and its parameter
+        # structs, the kernels, the runtime (harness, startup, libc, libgcc, padding)
+        "code_breakdown": _code_breakdown(build) if build is not None else None,
     }
     if build is not None and flash["total_bytes"] > FULL_WARN_FRACTION * target.flash_bytes:
         warns.append(f"flash {_pct(flash['total_bytes'], target.flash_bytes)} full")
     return flash
+
+
+_MAP_OUTPUT = re.compile(r"^(\.\S+)(?:\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)(.*))?$")
+_MAP_INPUT = re.compile(r"^ (\.\S+|\*fill\*|COMMON)(?:\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)"
+                        r"(?:\s+(\S.*))?)?$")
+_MAP_WRAPPED = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
+# the flash output sections of targets/cortex_m.ld.j2 but the weights (.data: its load image)
+_FLASH_SECTIONS = {".vectors", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".data"}
+
+
+def _code_breakdown(build: BuildResult) -> dict | None:
+    """{"model", "kernels", "runtime"} bytes of flash_code_bytes, from the GNU ld map."""
+    try:
+        text = Path(build.map_file).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    start = text.find("Linker script and memory map")
+    if start < 0:
+        return None
+    parts = {"model": 0, "kernels": 0, "runtime": 0}
+    in_flash, pending = False, False
+    for line in text[start:].splitlines():
+        line = line.rstrip()
+        out = _MAP_OUTPUT.match(line)
+        if out:
+            in_flash, pending = out.group(1) in _FLASH_SECTIONS, False
+            continue
+        if not in_flash:
+            continue
+        entry = _MAP_INPUT.match(line)
+        if entry and entry.group(2) is None:
+            pending = True  # a long section name; address, size and file on the next line
+            continue
+        if entry:
+            size, where = int(entry.group(3), 16), entry.group(4) or ""
+        elif pending and _MAP_WRAPPED.match(line):
+            m = _MAP_WRAPPED.match(line)
+            size, where = int(m.group(2), 16), m.group(3)
+        else:
+            continue
+        pending = False
+        name = Path(where.split("(")[0]).name
+        if name.startswith("model__edgec_model"):
+            parts["model"] += size
+        elif name.startswith("model__"):
+            parts["kernels"] += size
+        else:
+            parts["runtime"] += size
+    if not any(parts.values()):
+        return None
+    # the map's input sections miss a few bytes of alignment: give them to the runtime
+    parts["runtime"] += max(build.flash_code_bytes - sum(parts.values()), 0)
+    return parts
 
 
 def _latency(target: Target, run: RunResult | None) -> dict:
@@ -186,16 +280,21 @@ def _layers(program: Program | None, plan: Plan | None, run: RunResult | None,
             warns.append(f"profile has {len(per_layer)} layers but the program "
                          f"{len(program.calls)}; per-layer instructions left out")
             per_layer = None
+    order = plan.execution_order(len(program.calls)) if plan is not None else \
+        list(range(len(program.calls)))
+    inplace = {a["call"] for a in plan.inplace} if plan is not None else set()
     layers = []
-    for i, call in enumerate(program.calls):
+    for step, i in enumerate(order):  # execution order: the order of the profile too
+        call = program.calls[i]
         entry: dict[str, Any] = {
-            "index": i, "name": call.name, "op": call.op, "kernel": call.kernel,
+            "index": step, "call": i, "name": call.name, "op": call.op, "kernel": call.kernel,
             "macs": call.macs,
             "output_bytes": sum(program.graph.tensors[t].nbytes for t in call.outputs),
             "weights_bytes": call.const_bytes, "scratch_bytes": call.scratch_bytes,
+            "in_place": i in inplace,
         }
         if per_layer is not None:
-            entry["instructions"] = per_layer[i]
+            entry["instructions"] = per_layer[step]
         layers.append(entry)
     return layers
 
@@ -231,6 +330,11 @@ def format_markdown(report: dict) -> str:
               f"| arena lower bound (live bytes at the busiest layer) | "
               f"{_n(mem['lower_bound_bytes'])} |",
               f"| arena without reuse | {_n(mem.get('naive_bytes'))} |",
+              *(["| lower bound in the model's own layer order | "
+                 + f"{_n(mem['lower_bound_original_bytes'])} |"]
+                if mem.get("order_changed") else []),
+              *(["| lower bound with in-place layers sharing bytes | "
+                 + f"{_n(mem['lower_bound_inplace_bytes'])} |"] if mem.get("inplace") else []),
               f"| other static data (.data + .bss) | {_n(mem['static_other_bytes'])} |",
               f"| stack reserved | {_n(mem['stack_reserved_bytes'])} |",
               f"| stack high-water (measured) | {_n(mem['stack_bytes'])} |",
@@ -238,9 +342,15 @@ def format_markdown(report: dict) -> str:
               f"| budget | {_n(mem['sram_budget_bytes'])} |"]
     if mem["sram_total_bytes"] is None:
         lines += ["", f"Total not known: {skipped.get('build', 'no firmware')}."]
+    if mem.get("placement_method"):
+        lines += ["", _plan_sentence(mem)]
     lines += ["", "## Flash", "", "| | bytes |", "|---|---:|",
               f"| weights (.rodata.edgec_weights) | {_n(flash['weights_bytes'])} |",
               f"| code and other constants | {_n(flash['code_bytes'])} |",
+              *(f"| &nbsp;&nbsp;{label} | {_n(flash['code_breakdown'][key])} |"
+                for key, label in (("model", "generated model code"), ("kernels", "kernels"),
+                                   ("runtime", "runtime (harness, startup, libc)"))
+                if flash.get("code_breakdown")),
               f"| **total** | **{_n(flash['total_bytes'])}** |",
               f"| budget | {_n(flash['budget_bytes'])} |"]
     if flash["total_bytes"] is None:
@@ -292,8 +402,27 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_summary(report: dict) -> str:
-    """A compact table for the terminal."""
+def _plan_sentence(mem: dict) -> str:
+    order = {"original": "the model's own layer order",
+             "exact": "the layer order with the smallest peak (proven)",
+             "heuristic": "a layer order found by heuristic search (not proven minimal)"}
+    text = (f"Planned in {order.get(mem['order_method'], mem['order_method'])}"
+            + (" (layers reordered)" if mem.get("order_changed") else "")
+            + f", placement by {mem['placement_method']} ({mem['placement_note']}).")
+    if mem.get("inplace"):
+        shared = sum(a["bytes"] for a in mem["inplace"])
+        text += f" {len(mem['inplace'])} layers run in place ({shared:,} B shared)."
+    if mem.get("gap_bytes"):
+        text += f" The arena is {mem['gap_bytes']:,} B above the bound: {mem['gap_reason']}."
+    return text
+
+
+MAX_SUMMARY_LAYERS = 24  # larger models show their heaviest layers only
+
+
+def format_summary(report: dict, layers: bool = True) -> str:
+    """A compact table for the terminal: budgets, then one line per layer (the heaviest
+    MAX_SUMMARY_LAYERS of larger models) and totals."""
     m, t = report["model"], report["target"]
     mem, flash, lat = report["memory"], report["flash"], report["latency"]
     rows = [("SRAM", _kb(mem["sram_total_bytes"]), _kb(mem["sram_budget_bytes"]),
@@ -322,7 +451,55 @@ def format_summary(report: dict) -> str:
         if key in skipped:
             lines.append(f"  ({skipped[key]})")
             break
+    if layers and report.get("layers"):
+        lines += [""] + _layer_table(report["layers"])
     return "\n".join(lines)
+
+
+def _layer_table(layers: list[dict]) -> list[str]:
+    profiled = all("instructions" in ly for ly in layers)
+    weight = "instructions" if profiled else "macs"
+    shown = layers
+    if len(layers) > MAX_SUMMARY_LAYERS:
+        heaviest = sorted(layers, key=lambda ly: (-ly[weight], ly["index"]))
+        keep = {ly["index"] for ly in heaviest[:MAX_SUMMARY_LAYERS]}
+        shown = [ly for ly in layers if ly["index"] in keep]
+    name_w = min(max(len(ly["name"]) for ly in shown), 30)
+    op_w = min(max(len(ly["op"]) for ly in shown), 16)
+    kernel_w = min(max(len(ly["kernel"]) for ly in shown), 28)
+    total_instr = sum(ly.get("instructions", 0) for ly in layers) or 1
+    head = (f"  {'#':>3s} {'layer':{name_w}s} {'op':{op_w}s} {'kernel':{kernel_w}s} "
+            f"{'MACs':>11s} {'out B':>8s} {'weights B':>10s}")
+    if profiled:
+        head += f" {'instructions':>13s} {'%':>5s}"
+    rows = [head]
+
+    def cut(text: str, width: int) -> str:  # keep both ends: names differ at the end
+        if len(text) <= width:
+            return text
+        head = (width - 1) // 2
+        return text[:head] + "~" + text[len(text) - (width - 1 - head):]
+
+    for ly in shown:
+        row = (f"  {ly['index']:3d} {cut(ly['name'], name_w):{name_w}s} "
+               f"{cut(ly['op'], op_w):{op_w}s} {cut(ly['kernel'], kernel_w):{kernel_w}s} "
+               f"{ly['macs']:11,d} {ly['output_bytes']:8,d} {ly['weights_bytes']:10,d}")
+        if profiled:
+            row += (f" {ly['instructions']:13,d} "
+                    f"{100.0 * ly['instructions'] / total_instr:5.1f}")
+        rows.append(row)
+    if len(shown) < len(layers):
+        rest = [ly for ly in layers if ly not in shown]
+        share = sum(ly[weight] for ly in rest) / (sum(ly[weight] for ly in layers) or 1)
+        rows.append(f"  {'':3s} ({len(rest)} lighter layers not shown: {100 * share:.1f}% of "
+                    f"the {'instructions' if profiled else 'MACs'})")
+    total = (f"  {'':3s} {'total':{name_w}s} {'':{op_w}s} {f'{len(layers)} layers':{kernel_w}s} "
+             f"{sum(ly['macs'] for ly in layers):11,d} {'':8s} "
+             f"{sum(ly['weights_bytes'] for ly in layers):10,d}")
+    if profiled:
+        total += f" {sum(ly['instructions'] for ly in layers):13,d} {100.0:5.1f}"
+    rows.append(total)
+    return rows
 
 
 def _n(value: Any) -> str:

@@ -29,7 +29,8 @@ def load_compiled(out_dir: Path) -> dict:
 
 
 def batch_input(x: np.ndarray, spec: dict) -> tuple[np.ndarray, bool]:
-    """User array -> (N, *model NHWC shape without batch) int8, and whether it was float."""
+    """User array -> (N, *model NHWC shape without batch) in the model's input dtype (int8,
+    or float32 for a model with float I/O), and whether the user gave floats."""
     sample = tuple(spec["source_shape"][1:])
     if tuple(x.shape) == tuple(spec["source_shape"]) or tuple(x.shape[1:]) == sample:
         batch = x
@@ -38,6 +39,11 @@ def batch_input(x: np.ndarray, spec: dict) -> tuple[np.ndarray, bool]:
     else:
         raise EdgecError(f"input shape {tuple(x.shape)} does not match the model input "
                          f"{tuple(spec['source_shape'])}: give (N, {', '.join(map(str, sample))})")
+    if check.is_float(spec):
+        if not np.issubdtype(batch.dtype, np.floating):
+            raise EdgecError(f"the model's input is float32 (it quantizes it itself); give "
+                             f"float values, got {batch.dtype}")
+        return check.to_model_layout(batch, spec).astype(np.float32), True
     if np.issubdtype(batch.dtype, np.floating):
         return check.quantize_input(check.to_model_layout(batch, spec), spec), True
     if batch.dtype == np.int8:
@@ -60,10 +66,10 @@ def run_compiled(out_dir: Path, x: np.ndarray, profile: bool = False,
         elif not elf.is_file():
             raise EdgecError(f"'{out_dir}' has no firmware.elf (compiled with --no-build?); "
                              f"run 'edgec compile' without --no-build")
-        res = emulator.run_firmware(elf, target, q.reshape(len(q), -1), spec_out["bytes"],
+        res = emulator.run_firmware(elf, target, check.to_bytes(q), spec_out["bytes"],
                                     timeout_s=timeout_s, profile=profile)
-    y = res.outputs.reshape(len(q), *spec_out["shape"][1:])
+    y = check.from_bytes(res.outputs, spec_out).reshape(len(q), *spec_out["shape"][1:])
     y = check.to_source_layout(y, spec_out)
-    if was_float:
+    if was_float and not check.is_float(spec_out):
         y = check.dequantize(y, spec_out)
     return RunOutput(y, res.instructions, res.layer_instructions)

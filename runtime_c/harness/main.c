@@ -1,10 +1,11 @@
 /* edgec test harness: runs a generated model on a batch of inputs under QEMU.
  *
  * Host protocol (toolchain/emulator.py is the other side), in the emulator's working dir:
- *   edgec_input.bin   N * EDGEC_INPUT_SIZE int8 bytes, N = file size / EDGEC_INPUT_SIZE
- *   edgec_output.bin  written: N * EDGEC_OUTPUT_SIZE int8 bytes
+ *   edgec_input.bin   N * EDGEC_INPUT_BYTES bytes (int8, or float32 for a model with float
+ *                     I/O), N = file size / EDGEC_INPUT_BYTES
+ *   edgec_output.bin  written: N * EDGEC_OUTPUT_BYTES bytes
  * Console lines, all starting with "EDGEC ":
- *   EDGEC hello <input_size> <output_size> <num_layers> <profile 0|1> <stack_reserved>
+ *   EDGEC hello <input_bytes> <output_bytes> <num_layers> <profile 0|1> <stack_reserved>
  *   EDGEC calib <instructions> <ticks> <instructions per tick x 1000>
  *   EDGEC run <i> <instructions> <stack_bytes> <ticks>   one inference
  *   EDGEC layers <i> <instructions> ...     profile builds: instructions per layer
@@ -30,8 +31,8 @@
 #endif
 #define CALIB_ITERATIONS 1000000u
 
-static int8_t input_buf[EDGEC_INPUT_SIZE];
-static int8_t output_buf[EDGEC_OUTPUT_SIZE];
+static edgec_input_t input_buf[EDGEC_INPUT_SIZE];
+static edgec_output_t output_buf[EDGEC_OUTPUT_SIZE];
 
 #ifdef EDGEC_PROFILE
 static uint64_t layer_ticks[EDGEC_NUM_LAYERS + 1];
@@ -96,9 +97,9 @@ static int fail(const char *what, uint32_t index, int status, int code)
 int main(void)
 {
     edgec_puts("EDGEC hello ");
-    edgec_putu(EDGEC_INPUT_SIZE);
+    edgec_putu((uint32_t)sizeof input_buf);
     edgec_puts(" ");
-    edgec_putu(EDGEC_OUTPUT_SIZE);
+    edgec_putu((uint32_t)sizeof output_buf);
     edgec_puts(" ");
     edgec_putu(EDGEC_NUM_LAYERS);
     edgec_puts(" ");
@@ -113,10 +114,10 @@ int main(void)
         return fail("open-input", 0u, in, EDGEC_EXIT_IO_ERROR);
     }
     long in_bytes = edgec_sh_flen(in);
-    if (in_bytes < 0 || (unsigned long)in_bytes % EDGEC_INPUT_SIZE != 0u) {
+    if (in_bytes < 0 || (unsigned long)in_bytes % sizeof input_buf != 0u) {
         return fail("input-size", 0u, (int)in_bytes, EDGEC_EXIT_IO_ERROR);
     }
-    uint32_t count = (uint32_t)((unsigned long)in_bytes / EDGEC_INPUT_SIZE);
+    uint32_t count = (uint32_t)((unsigned long)in_bytes / sizeof input_buf);
     int out = edgec_sh_open(OUTPUT_FILE, SH_MODE_WB);
     if (out < 0) {
         return fail("open-output", 0u, out, EDGEC_EXIT_IO_ERROR);

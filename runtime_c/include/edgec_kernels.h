@@ -23,6 +23,8 @@
  * Call convention (fixed by edgec's lowering, see toolchain/lower/program.py):
  *     edgec_status kernel(const params *p, const int8_t *in0[, const int8_t *in1],
  *                         int8_t *out0[, int8_t *scratch]);
+ * N-ary kernels (edgec_concat_s8) take their inputs as one array instead:
+ *     edgec_status kernel(const params *p, const int8_t *const *inputs, int8_t *out0);
  * Kernels return EDGEC_OK, or EDGEC_ERR_ARG when a precondition fails (nothing written
  * in that case unless stated). Output buffers must not overlap the inputs unless stated.
  */
@@ -170,9 +172,20 @@ edgec_status edgec_fully_connected_s8(const edgec_fully_connected_params *p,
 /* ADD                                                                                   */
 /* ------------------------------------------------------------------------------------ */
 
-/** Parameters of edgec_add_s8 (reference_integer_ops::Add, prepared as kernels/add.cc). */
+/*
+ * Broadcasting of the element-wise binary ops (ADD, MUL): TFLite's BroadcastBinaryFunction6DSlow
+ * / NumPy rules, ranks right-aligned and padded to 4 with leading 1s. The output [N, H, W, C]
+ * is walked in C order; input k reads element n*s.n + h*s.h + w*s.w + c*s.c of its own buffer
+ * (s = inputk_stride), with stride 0 on the axes it is broadcast along. Without broadcasting
+ * the lowering passes output [1, 1, 1, size] and strides {0, 0, 0, 1}: one flat loop.
+ */
+
+/** Parameters of edgec_add_s8 (reference_integer_ops::Add / BroadcastAdd6DSlow, prepared as
+ * kernels/add.cc). */
 typedef struct {
-    int32_t size;               /**< number of elements (both inputs and the output) */
+    edgec_dims output;          /**< output shape [N, H, W, C] (see Broadcasting above) */
+    edgec_dims input1_stride;   /**< element strides of input 1, 0 on broadcast axes */
+    edgec_dims input2_stride;   /**< element strides of input 2, 0 on broadcast axes */
     int32_t left_shift;         /**< 20 for int8 */
     int32_t input1_offset;      /**< -zero point of input 1 */
     int32_t input1_multiplier;  /**< s1 / (2 max(s1, s2)), Q31 */
@@ -188,13 +201,42 @@ typedef struct {
 } edgec_add_params;
 
 /**
- * Element-wise a + b of two int8 tensors of the same shape and different scales.
+ * Element-wise a + b of two int8 tensors with different scales, NumPy/TFLite broadcasting.
  * Each input is offset, shifted left by left_shift (|x + off| <= 255, 255 << 20 < 2^28),
  * rescaled to the common scale 2 max(s1, s2) / 2^20 with a multiplier < 1, summed
  * (|sum| < 2^29, no overflow) and rescaled to the output.
- * In-place use (out == a or out == b) is allowed.
+ * In-place use (out == a or out == b) is allowed for an input of the output's shape.
  */
 edgec_status edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b,
+                          int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* MUL                                                                                   */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_mul_s8 (reference_integer_ops::Mul / BroadcastMul6DSlow, prepared as
+ * kernels/mul.cc). */
+typedef struct {
+    edgec_dims output;          /**< output shape [N, H, W, C] (see Broadcasting above) */
+    edgec_dims input1_stride;   /**< element strides of input 1, 0 on broadcast axes */
+    edgec_dims input2_stride;   /**< element strides of input 2, 0 on broadcast axes */
+    int32_t input1_offset;      /**< -zero point of input 1, [-127, 128] */
+    int32_t input2_offset;      /**< -zero point of input 2 */
+    int32_t output_offset;      /**< output zero point */
+    int32_t output_multiplier;  /**< s1 * s2 / s_out (float32 product), Q31 */
+    int32_t output_shift;       /**< <= 15: |product| <= 65025 << 15 < 2^31 */
+    int32_t act_min;
+    int32_t act_max;
+} edgec_mul_params;
+
+/**
+ * Element-wise a * b with broadcasting, as TFLite's MulElementwise:
+ * out = clamp(output_offset + MBQM((a + input1_offset) * (b + input2_offset),
+ *             output_multiplier, output_shift), act_min, act_max).
+ * The product of two offset int8 values is at most 255 * 255 = 65025 in magnitude.
+ * In-place use (out == a or out == b) is allowed for an input of the output's shape.
+ */
+edgec_status edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b,
                           int8_t *out);
 
 /* ------------------------------------------------------------------------------------ */
@@ -293,6 +335,200 @@ typedef struct {
  */
 edgec_status edgec_requantize_s8(const edgec_requantize_params *p, const int8_t *in,
                                  int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* LOGISTIC / TANH: a 256-entry lookup table                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_lut_s8. */
+typedef struct {
+    int32_t size;               /**< number of elements */
+    const int8_t *table;        /**< [256] output for each input, indexed by (uint8_t)in */
+} edgec_lut_params;
+
+/**
+ * out[i] = table[(uint8_t)in[i]]. TFLite's int8 LOGISTIC and TANH (kReference and
+ * kGenericOptimized) are exactly this: activations.cc PopulateLookupTable computes the table
+ * at Prepare time in float (dequantize, 1 / (1 + expf(-x)) or tanhf(x), round, add the
+ * output zero point, clamp), and edgec computes the same table on the host.
+ * In-place use (out == in) is allowed.
+ */
+edgec_status edgec_lut_s8(const edgec_lut_params *p, const int8_t *in, int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* HARD_SWISH                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_hard_swish_s8 (reference_ops::HardSwish, prepared as
+ * activations.cc HardSwishPrepare). */
+typedef struct {
+    int32_t size;                           /**< number of elements */
+    int32_t input_offset;                   /**< -input zero point */
+    int32_t output_offset;                  /**< output zero point */
+    int32_t output_multiplier_fixedpoint;   /**< Q15 (int16 range), s_in / (128 s_out) */
+    int32_t output_multiplier_exponent;     /**< [-15, 0] */
+    int32_t reluish_multiplier_fixedpoint;  /**< Q15 (int16 range), s_in / 128 / (3 / 32768) */
+    int32_t reluish_multiplier_exponent;    /**< [-15, 15] */
+} edgec_hard_swish_params;
+
+/**
+ * x * relu6(x + 3) / 6 in 16-bit fixed point, bit-exact with TFLite's int8 HardSwish: the
+ * input on a 2^7 finer scale, a "reluish" factor in [0, 1] from x rescaled so that 3.0 is
+ * 2^15 (saturating), their SaturatingDoublingHighMul, and a rounding shift to the output.
+ * In-place use (out == in) is allowed.
+ */
+edgec_status edgec_hard_swish_s8(const edgec_hard_swish_params *p, const int8_t *in,
+                                 int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* LEAKY_RELU                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_leaky_relu_s8 (reference_ops::QuantizeLeakyRelu, prepared as
+ * activations.cc LeakyReluPrepare). */
+typedef struct {
+    int32_t size;                   /**< number of elements */
+    int32_t input_offset;           /**< -input zero point */
+    int32_t output_offset;          /**< output zero point */
+    int32_t multiplier_identity;    /**< s_in / s_out, Q31 */
+    int32_t shift_identity;
+    int32_t multiplier_alpha;       /**< s_in * alpha / s_out, Q31 (negative if alpha < 0) */
+    int32_t shift_alpha;
+} edgec_leaky_relu_params;
+
+/**
+ * x >= 0 (after the input offset): out = output_offset + MBQM(x, multiplier_identity, ...),
+ * else out = output_offset + MBQM(x, multiplier_alpha, shift_alpha); clamped to int8.
+ * In-place use (out == in) is allowed.
+ */
+edgec_status edgec_leaky_relu_s8(const edgec_leaky_relu_params *p, const int8_t *in,
+                                 int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* QUANTIZE float32 -> int8 / DEQUANTIZE int8 -> float32 (the model's float I/O)          */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * These two run only at a float graph input or output, the model's own boundary: they use
+ * single-precision float (an FPU instruction each on Cortex-M4F/M7, soft-float elsewhere).
+ */
+
+/** Parameters of edgec_quantize_f32_s8 (reference_ops::AffineQuantize). */
+typedef struct {
+    int32_t size;               /**< number of elements */
+    float scale;                /**< output scale (the model's float32 value), > 0 */
+    int32_t zero_point;         /**< output zero point */
+} edgec_quantize_f32_params;
+
+/**
+ * out = clamp((int32)roundf(in / scale) + zero_point, -128, 127), the division in float
+ * and the rounding half away from zero, as LiteRT's AffineQuantize. A quotient outside the
+ * int32 range or NaN converts to INT32_MIN (what LiteRT's x86-64 build does), so it gives
+ * -128 unless zero_point < 0 wraps it to 127. In-place use (out == in) is allowed: byte i
+ * is written after float i is read, and never overwrites a later float.
+ */
+edgec_status edgec_quantize_f32_s8(const edgec_quantize_f32_params *p, const float *in,
+                                   int8_t *out);
+
+/** Parameters of edgec_dequantize_s8_f32 (reference_ops::Dequantize). */
+typedef struct {
+    int32_t size;               /**< number of elements */
+    float scale;                /**< input scale */
+    int32_t zero_point;         /**< input zero point */
+} edgec_dequantize_f32_params;
+
+/**
+ * out = (float)(in - zero_point) * scale. A single-precision product of two exact
+ * operands is the correctly rounded real product, i.e. what LiteRT's
+ * static_cast<float>(double(scale) * (in - zero_point)) gives.
+ */
+edgec_status edgec_dequantize_s8_f32(const edgec_dequantize_f32_params *p, const int8_t *in,
+                                     float *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Data movement: PAD / PADV2, TRANSPOSE, STRIDED_SLICE, CONCATENATION,                  */
+/* RESIZE_NEAREST_NEIGHBOR. Tensors of rank < 4 are extended to 4-D with leading 1s (and  */
+/* higher ranks folded to 4-D) by edgec's lowering; the dims arrays are in C order.       */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_pad_s8 (TFLite PAD / PADV2, int8). */
+typedef struct {
+    int32_t input_dims[4];      /**< input shape */
+    int32_t output_dims[4];     /**< output shape: input + before + after on each axis */
+    int32_t before[4];          /**< values padded before the input on each axis, >= 0 */
+    int32_t pad_value;          /**< int8 value of the padding (PAD: the output zero point) */
+} edgec_pad_params;
+
+/**
+ * Constant padding: out[o] = in[o - before] where that is inside the input, else
+ * pad_value. Input and output share quant params (no requantization).
+ */
+edgec_status edgec_pad_s8(const edgec_pad_params *p, const int8_t *in, int8_t *out);
+
+/** Parameters of edgec_transpose_s8 (TFLite TRANSPOSE). */
+typedef struct {
+    int32_t input_dims[4];      /**< input shape */
+    int32_t perm[4];            /**< output axis k is input axis perm[k]; a permutation of 0..3 */
+} edgec_transpose_params;
+
+/** out[o0, o1, o2, o3] = in[i] with i[perm[k]] = o[k]. Output shape: input_dims[perm[k]]. */
+edgec_status edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in,
+                                int8_t *out);
+
+/** Parameters of edgec_strided_slice_s8 (TFLite STRIDED_SLICE, resolved on the host). */
+typedef struct {
+    int32_t input_dims[4];      /**< input shape */
+    int32_t output_dims[4];     /**< elements taken on each axis (shrunk axes count 1) */
+    int32_t start[4];           /**< input index of the first element on each axis */
+    int32_t stride[4];          /**< input step between elements on each axis, != 0 */
+} edgec_strided_slice_params;
+
+/**
+ * out[o] = in[start + o * stride] on each axis. Every index read must lie inside the input
+ * (EDGEC_ERR_ARG otherwise, nothing written).
+ */
+edgec_status edgec_strided_slice_s8(const edgec_strided_slice_params *p, const int8_t *in,
+                                    int8_t *out);
+
+/** Parameters of edgec_concat_s8 (TFLite CONCATENATION, int8, with requantization). */
+typedef struct {
+    int32_t num_inputs;         /**< N >= 1 */
+    int32_t outer_size;         /**< product of the dims before the concatenation axis */
+    int32_t inner_size;         /**< product of the dims after the concatenation axis */
+    int32_t output_offset;      /**< output zero point */
+    const int32_t *axis_sizes;  /**< [N] each input's size along the axis */
+    const int32_t *input_offset; /**< [N] -zero point of each input */
+    const int32_t *multiplier;  /**< [N] s_in / s_out, Q31 (2^30 with shift 1: identity) */
+    const int32_t *shift;       /**< [N] in [-31, 22] */
+} edgec_concat_params;
+
+/**
+ * Concatenation of N inputs along one axis: for each outer index, input i contributes
+ * axis_sizes[i] * inner_size values, copied when its quant equals the output's, else
+ * requantized: clamp(output_offset + MBQM(x + input_offset, multiplier, shift), -128, 127).
+ *
+ * @param[in]  p       parameters
+ * @param[in]  inputs  [N] pointers to the inputs, [outer_size, axis_sizes[i], inner_size]
+ * @param[out] out     [outer_size, sum(axis_sizes), inner_size]
+ */
+edgec_status edgec_concat_s8(const edgec_concat_params *p, const int8_t *const *inputs,
+                             int8_t *out);
+
+/** Parameters of edgec_resize_nearest_s8 (TFLite RESIZE_NEAREST_NEIGHBOR). */
+typedef struct {
+    edgec_dims input;           /**< [N, H, W, C] */
+    edgec_dims output;          /**< [N, OH, OW, C] */
+    const int32_t *y_index;     /**< [OH] input row of each output row */
+    const int32_t *x_index;     /**< [OW] input column of each output column */
+} edgec_resize_nearest_params;
+
+/**
+ * out[n, y, x, :] = in[n, y_index[y], x_index[x], :]. The tables hold TFLite's
+ * GetNearestNeighbor (align_corners, half_pixel_centers), evaluated on the host.
+ * Input and output share quant params.
+ */
+edgec_status edgec_resize_nearest_s8(const edgec_resize_nearest_params *p, const int8_t *in,
+                                     int8_t *out);
 
 #ifdef __cplusplus
 }

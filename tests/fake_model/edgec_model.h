@@ -7,8 +7,12 @@
 
 #include <stdint.h>
 
+typedef int8_t edgec_input_t;
+typedef int8_t edgec_output_t;
 #define EDGEC_INPUT_SIZE 16
+#define EDGEC_INPUT_BYTES 16
 #define EDGEC_OUTPUT_SIZE 16
+#define EDGEC_OUTPUT_BYTES 16
 #define EDGEC_ARENA_SIZE 32
 #define EDGEC_NUM_LAYERS 4
 #ifndef FAKE_LOOP_ITERATIONS /* tests override it: 0 makes the loop run 2^32 times */

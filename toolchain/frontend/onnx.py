@@ -170,6 +170,38 @@ def _nchw_to_nhwc(shape):
     return (n, h, w, c)
 
 
+# IR axis k of a 4-D activation is ONNX (NCHW) axis IR_FROM_ONNX[k].
+IR_FROM_ONNX = (0, 2, 3, 1)
+ONNX_FROM_IR = (0, 3, 1, 2)
+
+
+def _onnx_resize_indices(in_size: int, out_size: int, scale: float, mode: str,
+                         nearest: str) -> np.ndarray | None:
+    """ONNX Resize (mode nearest) source index of each output index along one axis, or
+    None for a coordinate mode edgec does not know."""
+    x = np.arange(out_size, dtype=np.float64)
+    if mode == "asymmetric":
+        orig = x / scale
+    elif mode == "tf_half_pixel_for_nn":
+        orig = (x + 0.5) / scale
+    elif mode == "half_pixel":
+        orig = (x + 0.5) / scale - 0.5
+    elif mode == "pytorch_half_pixel":
+        orig = (x + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(x)
+    elif mode == "align_corners":
+        orig = x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(x)
+    else:
+        return None
+    frac = orig - np.floor(orig)
+    rounded = {"floor": np.floor(orig), "ceil": np.ceil(orig),
+               "round_prefer_floor": np.where(frac == 0.5, np.floor(orig), np.round(orig)),
+               "round_prefer_ceil": np.where(frac == 0.5, np.ceil(orig), np.round(orig))
+               }.get(nearest)
+    if rounded is None:
+        return None
+    return np.clip(rounded, 0, in_size - 1).astype(np.int64)
+
+
 class _Importer:
     """Walks the folded ONNX graph once, appending IR tensors and nodes."""
 
@@ -413,16 +445,42 @@ class _Importer:
                    act_min=None if lo is None else float(lo),
                    act_max=None if hi is None else float(hi))
 
-    def _op_Add(self, node, name):
+    def _binary(self, node, name, ir_op: str):
+        """Add / Mul of two activations, NumPy broadcasting between tensors of one layout kind
+        (two NCHW maps broadcast the same way as their NHWC twins)."""
+        what = "adding" if ir_op == "add" else "multiplying by"
         if any(i in self.consts for i in node.input):
-            raise self._fail(node, name, "adding a constant is not supported",
-                             "only Add of two same-shape activations (residuals) is")
+            raise self._fail(node, name, f"{what} a constant is not supported",
+                             f"only {node.op_type} of two activations is")
         a, b = (self._act_in(node, name, i) for i in (0, 1))
-        if self.shapes[a] != self.shapes[b] or self.kind[a] != self.kind[b]:
-            raise self._fail(node, name, f"broadcasting {list(self.shapes[a])} + "
-                             f"{list(self.shapes[b])} is not supported", "shapes must match")
-        self._emit(name, "add", [a, b], [self._out(node, name, self.kind[a])],
+        if self.kind[a] != self.kind[b] or len(self.shapes[a]) != len(self.shapes[b]):
+            raise self._fail(node, name, f"broadcasting {list(self.shapes[a])} with "
+                             f"{list(self.shapes[b])} across layouts is not supported",
+                             "give both operands the same rank")
+        self._emit(name, ir_op, [a, b], [self._out(node, name, self.kind[a])],
                    act_min=None, act_max=None)
+
+    def _op_Add(self, node, name):
+        self._binary(node, name, "add")
+
+    def _op_Mul(self, node, name):
+        self._binary(node, name, "mul")
+
+    def _unary(self, node, name, ir_op: str, **attrs):
+        x = self._act_in(node, name)
+        self._emit(name, ir_op, [x], [self._out(node, name, self.kind[x])], **attrs)
+
+    def _op_Sigmoid(self, node, name):
+        self._unary(node, name, "logistic")
+
+    def _op_Tanh(self, node, name):
+        self._unary(node, name, "tanh")
+
+    def _op_HardSwish(self, node, name):
+        self._unary(node, name, "hard_swish")
+
+    def _op_LeakyRelu(self, node, name):
+        self._unary(node, name, "leaky_relu", alpha=float(_attrs(node).get("alpha", 0.01)))
 
     def _op_Softmax(self, node, name):
         x = self._act_in(node, name)
@@ -481,6 +539,150 @@ class _Importer:
         keep = bool(a.get("keepdims", 1))
         y = self._out(node, name, NHWC if keep else PLAIN)
         self._emit(name, "mean", [x], [y], axes=(1, 2), keepdims=keep)
+
+    # -- data movement
+    def _axes_kind(self, node, name, x):
+        """(IR axis -> ONNX axis map, layout kind) of an activation data-movement ops read."""
+        kind = self.kind[x]
+        return (IR_FROM_ONNX if kind == NHWC else tuple(range(len(self.shapes[x])))), kind
+
+    def _op_Pad(self, node, name):
+        x = self._act_in(node, name)
+        a = _attrs(node)
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            raise self._fail(node, name, f"mode '{mode}' is not supported",
+                             "only constant padding is")
+        rank = len(self.shapes[x])
+        pads = a.get("pads")  # opset < 11 keeps them as an attribute
+        if len(node.input) > 1 and node.input[1]:
+            pads = self._const_in(node, name, 1, "pads")
+        pads = [int(v) for v in np.ravel(pads)]
+        value = self._const_in(node, name, 2, "constant_value")
+        value = float(np.ravel(value)[0]) if value is not None and np.size(value) else \
+            float(a.get("value", 0.0))
+        axes = self._const_in(node, name, 3, "axes")
+        axes = [int(v) % rank for v in np.ravel(axes)] if axes is not None else list(range(rank))
+        if len(pads) != 2 * len(axes):
+            raise self._fail(node, name, f"{len(pads)} pads for {len(axes)} axes")
+        if min(pads, default=0) < 0:
+            raise self._fail(node, name, f"negative pads {pads} (cropping) are not supported",
+                             "use a Slice")
+        onnx_pads = [(0, 0)] * rank
+        for k, axis in enumerate(axes):
+            onnx_pads[axis] = (pads[k], pads[k + len(axes)])
+        ir_axes, kind = self._axes_kind(node, name, x)
+        self._emit(name, "pad", [x], [self._out(node, name, kind)],
+                   paddings=tuple(onnx_pads[ir_axes[k]] for k in range(rank)), value=value)
+
+    def _op_Transpose(self, node, name):
+        x = self._act_in(node, name)
+        rank = len(self.shapes[x])
+        perm = [int(p) for p in _attrs(node).get("perm", range(rank - 1, -1, -1))]
+        in_axes, _ = self._axes_kind(node, name, x)
+        out_kind = NHWC if rank == 4 else PLAIN
+        y = self._out(node, name, out_kind)
+        out_axes = IR_FROM_ONNX if out_kind == NHWC else tuple(range(rank))
+        onnx_to_ir_in = [in_axes.index(j) for j in range(rank)]  # ONNX input axis -> IR axis
+        ir_perm = tuple(onnx_to_ir_in[perm[out_axes[k]]] for k in range(rank))
+        dims = self.tensors[x].shape
+        moved = [p for p in ir_perm if dims[p] != 1]
+        if ir_perm == tuple(range(rank)):
+            self._emit(name, "identity", [x], [y])
+        elif moved == sorted(moved):  # only size-1 axes move: the same bytes, a view
+            self._emit(name, "reshape", [x], [y], shape=self.tensors[y].shape)
+        else:
+            self._emit(name, "transpose", [x], [y], perm=ir_perm)
+
+    def _op_Concat(self, node, name):
+        xs = [self._act_in(node, name, i) for i in range(len(node.input)) if node.input[i]]
+        kinds = {self.kind[x] for x in xs}
+        if len(kinds) != 1:
+            raise self._fail(node, name, "inputs of different layouts (NCHW maps and plain "
+                             "tensors) cannot be concatenated")
+        rank = len(self.shapes[xs[0]])
+        axis = int(_attrs(node)["axis"]) % rank
+        ir_axes, kind = self._axes_kind(node, name, xs[0])
+        self._emit(name, "concat", xs, [self._out(node, name, kind)],
+                   axis=ir_axes.index(axis))
+
+    def _op_Resize(self, node, name):
+        x = self._act_in(node, name, allow=(NHWC,))
+        a = _attrs(node)
+        text = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items()}
+        if text.get("mode", "nearest") != "nearest":
+            raise self._fail(node, name, f"mode '{text.get('mode')}' is not supported",
+                             "only nearest-neighbour Resize is")
+        if a.get("antialias", 0) or "axes" in a:
+            raise self._fail(node, name, "antialias / axes are not supported")
+        y = self._out(node, name, NHWC)
+        src, dst = self.shapes[x], self.shapes[node.output[0]]
+        if (src[0], src[1]) != (dst[0], dst[1]):
+            raise self._fail(node, name, f"resizing {list(src)} to {list(dst)} changes N or C",
+                             "only H and W may be resized")
+        scales = self._const_in(node, name, 2, "scales") if len(node.input) > 2 else None
+        scales = None if scales is None or np.size(scales) == 0 else np.ravel(scales)
+        mode = text.get("coordinate_transformation_mode", "half_pixel")
+        nearest = text.get("nearest_mode", "round_prefer_floor")
+        flags = None
+        tables = []
+        for k in (2, 3):
+            scale = float(scales[k]) if scales is not None else dst[k] / src[k]
+            tables.append(_onnx_resize_indices(src[k], dst[k], scale, mode, nearest))
+        from ..lower.data_movement import nearest_indices
+        for align, half in ((False, False), (False, True), (True, False), (True, True)):
+            if all(t is not None and np.array_equal(
+                    t, nearest_indices(src[k], dst[k], align, half))
+                    for t, k in zip(tables, (2, 3))):
+                flags = (align, half)
+                break
+        if flags is None:
+            raise self._fail(node, name, f"coordinate_transformation_mode '{mode}' with "
+                             f"nearest_mode '{nearest}' picks pixels no TFLite "
+                             f"RESIZE_NEAREST_NEIGHBOR does for {list(src)} -> {list(dst)}",
+                             "export with coordinate_transformation_mode 'asymmetric' and "
+                             "nearest_mode 'floor' (PyTorch's nearest)")
+        self._emit(name, "resize_nearest", [x], [y], size=(dst[2], dst[3]),
+                   align_corners=flags[0], half_pixel_centers=flags[1])
+
+    def _op_Slice(self, node, name):
+        x = self._act_in(node, name)
+        dims = self.shapes[x]
+        rank = len(dims)
+        starts = self._const_in(node, name, 1, "starts")
+        ends = self._const_in(node, name, 2, "ends")
+        axes = self._const_in(node, name, 3, "axes") if len(node.input) > 3 else None
+        steps = self._const_in(node, name, 4, "steps") if len(node.input) > 4 else None
+        axes = list(range(len(np.ravel(starts)))) if axes is None else \
+            [int(v) % rank for v in np.ravel(axes)]
+        steps = [1] * len(axes) if steps is None else [int(v) for v in np.ravel(steps)]
+        per_axis = {a: (0, d, 1) for a, d in enumerate(dims)}  # ONNX axis -> (start, count, step)
+        for a, b, e, st in zip(axes, np.ravel(starts), np.ravel(ends), steps):
+            d, b, e = dims[a], int(b), int(e)
+            if st == 0:
+                raise self._fail(node, name, "a step of 0")
+            b = b + d if b < 0 else b
+            e = e + d if e < 0 else e
+            b = min(max(b, 0), d) if st > 0 else min(max(b, 0), d - 1)
+            e = min(max(e, 0), d) if st > 0 else min(max(e, -1), d - 1)
+            count = max(0, -((b - e) // st))
+            if count == 0:
+                raise self._fail(node, name, f"the slice of axis {a} is empty")
+            per_axis[a] = (b, count, st)
+        ir_axes, kind = self._axes_kind(node, name, x)
+        begin, end, strides, end_mask = [], [], [], 0
+        for k in range(rank):
+            b, count, st = per_axis[ir_axes[k]]
+            stop = b + count * st
+            if stop < 0:  # walking backwards down to index 0: TFLite reads -1 as dim - 1
+                end_mask |= 1 << k
+            begin.append(b)
+            end.append(max(stop, 0))
+            strides.append(st)
+        self._emit(name, "strided_slice", [x], [self._out(node, name, kind)],
+                   begin=tuple(begin), end=tuple(end), strides=tuple(strides), begin_mask=0,
+                   end_mask=end_mask, shrink_axis_mask=0)
 
     # -- views
     def _op_Identity(self, node, name):

@@ -32,15 +32,26 @@ OP_MAP = {
     "DEPTHWISE_CONV_2D": "depthwise_conv2d",
     "FULLY_CONNECTED": "fully_connected",
     "ADD": "add",
+    "MUL": "mul",
     "AVERAGE_POOL_2D": "avg_pool2d",
     "MAX_POOL_2D": "max_pool2d",
     "MEAN": "mean",
     "SOFTMAX": "softmax",
     "RESHAPE": "reshape",
+    "PAD": "pad",
+    "PADV2": "pad",
+    "TRANSPOSE": "transpose",
+    "CONCATENATION": "concat",
+    "RESIZE_NEAREST_NEIGHBOR": "resize_nearest",
+    "STRIDED_SLICE": "strided_slice",
     "SQUEEZE": "reshape",
     "RELU": "relu",
     "RELU6": "clip",
     "RELU_N1_TO_1": "clip",
+    "LOGISTIC": "logistic",
+    "TANH": "tanh",
+    "HARD_SWISH": "hard_swish",
+    "LEAKY_RELU": "leaky_relu",
     "QUANTIZE": "quantize",
     "DEQUANTIZE": "dequantize",
 }
@@ -69,9 +80,15 @@ _OPTION_FIELDS = {
     "FullyConnectedOptions": ("FusedActivationFunction", "WeightsFormat", "KeepNumDims",
                               "AsymmetricQuantizeInputs"),
     "AddOptions": ("FusedActivationFunction",),
+    "MulOptions": ("FusedActivationFunction",),
+    "LeakyReluOptions": ("Alpha",),
     "Pool2DOptions": ("Padding", "StrideW", "StrideH", "FilterWidth", "FilterHeight",
                       "FusedActivationFunction"),
     "ReducerOptions": ("KeepDims",),
+    "ConcatenationOptions": ("Axis", "FusedActivationFunction"),
+    "ResizeNearestNeighborOptions": ("AlignCorners", "HalfPixelCenters"),
+    "StridedSliceOptions": ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask",
+                            "ShrinkAxisMask", "Offset"),
     "SoftmaxOptions": ("Beta",),
     "ReshapeOptions": (),
     "SqueezeOptions": (),
@@ -79,8 +96,12 @@ _OPTION_FIELDS = {
 # Which options table each supported op carries.
 _OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
                "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
+               "MUL": "MulOptions", "LEAKY_RELU": "LeakyReluOptions",
                "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
-               "MEAN": "ReducerOptions", "SOFTMAX": "SoftmaxOptions"}
+               "MEAN": "ReducerOptions", "SOFTMAX": "SoftmaxOptions",
+               "CONCATENATION": "ConcatenationOptions",
+               "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+               "STRIDED_SLICE": "StridedSliceOptions"}
 # Ops that run other subgraphs.
 _CONTROL_FLOW = {"IF", "WHILE", "CALL", "CALL_ONCE"}
 
@@ -621,21 +642,46 @@ class _Importer:
                    keep_num_dims=bool(o["KeepNumDims"]))
 
     # -- elementwise
-    def _op_ADD(self, op: OpRec):
+    def _binary(self, op: OpRec, ir_op: str):
+        """ADD / MUL of two activations, with TFLite's (NumPy) broadcasting."""
         for k in (0, 1):
             i = op.inputs[k] if k < len(op.inputs) else -1
             if i >= 0 and (self.t[i].data is not None or i in self.folded):
-                raise self._fail(op, f"adding the constant '{self.names[i]}' is not supported",
-                                 "only ADD of two same-shape activations (residuals) is")
+                raise self._fail(op, f"a constant operand ('{self.names[i]}') is not "
+                                 f"supported", "only two activations (computed tensors) are")
         a, b = self._input(op, 0, "input"), self._input(op, 1, "input")
         y = self._output(op)
-        shapes = {self.tensors[n].shape for n in (a, b, y)}
-        if len(shapes) != 1:
-            raise self._fail(op, f"broadcasting {list(self.tensors[a].shape)} + "
-                             f"{list(self.tensors[b].shape)} is not supported",
-                             "shapes must match")
+        sa, sb, sy = (tuple(self.tensors[n].shape) for n in (a, b, y))
+        try:
+            out = tuple(np.broadcast_shapes(sa, sb))
+        except ValueError:
+            out = None
+        if out != sy or len(sy) > 4:
+            raise self._fail(op, f"shapes {list(sa)} and {list(sb)} -> {list(sy)} do not "
+                             f"broadcast", "edgec broadcasts up to 4-D as TFLite does")
         act_min, act_max = self._fused(op)
-        self._emit(op, "add", [a, b], [y], act_min=act_min, act_max=act_max)
+        self._emit(op, ir_op, [a, b], [y], act_min=act_min, act_max=act_max)
+
+    def _op_ADD(self, op: OpRec):
+        self._binary(op, "add")
+
+    def _op_MUL(self, op: OpRec):
+        self._binary(op, "mul")
+
+    def _unary(self, op: OpRec, ir_op: str, **attrs):
+        self._emit(op, ir_op, [self._input(op, 0, "input")], [self._output(op)], **attrs)
+
+    def _op_LOGISTIC(self, op: OpRec):
+        self._unary(op, "logistic")
+
+    def _op_TANH(self, op: OpRec):
+        self._unary(op, "tanh")
+
+    def _op_HARD_SWISH(self, op: OpRec):
+        self._unary(op, "hard_swish")
+
+    def _op_LEAKY_RELU(self, op: OpRec):
+        self._unary(op, "leaky_relu", alpha=float(op.options["Alpha"]))
 
     def _op_RELU(self, op: OpRec):
         self._emit(op, "relu", [self._input(op, 0, "input")], [self._output(op)])
@@ -682,6 +728,97 @@ class _Importer:
                              "only over H, W (axes [1, 2] of NHWC) is")
         keepdims = bool(op.options["KeepDims"])
         self._emit(op, "mean", [x], [self._output(op)], axes=(1, 2), keepdims=keepdims)
+
+    # -- data movement
+    def _int_vector(self, op: OpRec, k: int, role: str, size: int | None = None) -> list[int]:
+        """A constant integer input (paddings, perm, size, begin...) read as a list."""
+        i = op.inputs[k] if k < len(op.inputs) else -1
+        if i < 0 or self.t[i].data is None:
+            raise self._fail(op, f"the {role} are computed at run time", "they must be constant")
+        if self.t[i].dtype not in ("int32", "int64"):
+            raise self._fail(op, f"the {role} are {self.t[i].dtype}", "expected int32")
+        values = [int(v) for v in np.ravel(self.t[i].data)]
+        if size is not None and len(values) != size:
+            raise self._fail(op, f"{len(values)} {role} for {size} axes")
+        return values
+
+    def _op_PAD(self, op: OpRec):
+        x = self._input(op, 0, "input")
+        y = self._output(op)
+        rank = len(self.tensors[x].shape)
+        flat = self._int_vector(op, 1, "paddings", 2 * rank)
+        paddings = tuple((flat[2 * k], flat[2 * k + 1]) for k in range(rank))
+        if min(flat, default=0) < 0:
+            raise self._fail(op, f"negative paddings {list(paddings)}")
+        value = 0.0
+        i = op.inputs[2] if len(op.inputs) > 2 else -1
+        if i >= 0:  # PADV2 constant_values: a scalar, int8 with the output's quant, or float
+            t = self.t[i]
+            if t.data is None or t.data.size != 1:
+                raise self._fail(op, "constant_values must be a constant scalar")
+            v = float(np.ravel(t.data)[0])
+            if self.quantized:
+                if t.scale is None:
+                    raise self._fail(op, "the int8 constant_values have no quantization")
+                v = float(np.float32(t.scale[0])) * (v - float(t.zero_point[0]))
+            value = v
+        self._emit(op, "pad", [x], [y], paddings=paddings, value=value)
+
+    _op_PADV2 = _op_PAD
+
+    def _op_TRANSPOSE(self, op: OpRec):
+        x = self._input(op, 0, "input")
+        y = self._output(op)
+        dims = self.tensors[x].shape
+        perm = [p % len(dims) if len(dims) else p
+                for p in self._int_vector(op, 1, "perm", len(dims))]
+        if sorted(perm) != list(range(len(dims))):
+            raise self._fail(op, f"perm {perm} is not a permutation of {len(dims)} axes")
+        moved = [a for a in perm if dims[a] != 1]
+        if moved == sorted(moved):  # only size-1 axes move: the same bytes, a view
+            self._emit(op, "reshape", [x], [y], shape=self.tensors[y].shape)
+        else:
+            self._emit(op, "transpose", [x], [y], perm=tuple(perm))
+
+    def _op_CONCATENATION(self, op: OpRec):
+        if op.options["FusedActivationFunction"] != 0:
+            raise self._fail(op, "a fused activation on CONCATENATION is not supported",
+                             "TFLite itself requires NONE")
+        xs = [self._input(op, k, "input") for k in range(len(op.inputs))]
+        y = self._output(op)
+        rank = len(self.tensors[y].shape)
+        axis = int(op.options["Axis"])
+        if not -rank <= axis < rank:
+            raise self._fail(op, f"axis {axis} is out of range for rank {rank}")
+        self._emit(op, "concat", xs, [y], axis=axis % rank)
+
+    def _op_RESIZE_NEAREST_NEIGHBOR(self, op: OpRec):
+        x = self._input(op, 0, "input")
+        y = self._output(op)
+        self._rank4(op, x), self._rank4(op, y)
+        size = tuple(self._int_vector(op, 1, "size", 2))
+        if size != tuple(self.tensors[y].shape[1:3]):
+            raise self._fail(op, f"size {list(size)} is not the output's H, W")
+        o = op.options
+        self._emit(op, "resize_nearest", [x], [y], size=size,
+                   align_corners=bool(o["AlignCorners"]),
+                   half_pixel_centers=bool(o["HalfPixelCenters"]))
+
+    def _op_STRIDED_SLICE(self, op: OpRec):
+        x = self._input(op, 0, "input")
+        y = self._output(op)
+        o = op.options
+        if o["EllipsisMask"] or o["NewAxisMask"]:
+            raise self._fail(op, "ellipsis_mask / new_axis_mask are not supported",
+                             "TFLite's own kernel rejects them too")
+        rank = len(self.tensors[x].shape)
+        begin, end, strides = (tuple(self._int_vector(op, k, role, rank))
+                               for k, role in ((1, "begin"), (2, "end"), (3, "strides")))
+        if 0 in strides:
+            raise self._fail(op, f"strides {list(strides)} must be non-zero")
+        self._emit(op, "strided_slice", [x], [y], begin=begin, end=end, strides=strides,
+                   begin_mask=int(o["BeginMask"]), end_mask=int(o["EndMask"]),
+                   shrink_axis_mask=int(o["ShrinkAxisMask"]), offset=bool(o["Offset"]))
 
     # -- views
     def _op_RESHAPE(self, op: OpRec):

@@ -12,7 +12,7 @@ from typing import Callable
 from ..errors import EdgecError, UnsupportedOpError
 from ..ir import Graph, Node
 from ..ops import supported_list
-from . import conv, elementwise, fully_connected, pooling, softmax
+from . import activations, conv, data_movement, elementwise, fully_connected, pooling, softmax
 from .program import ConstArray, KernelCall, Program
 
 LowerFn = Callable[[Graph, Node], KernelCall]
@@ -23,19 +23,32 @@ LOWERINGS: dict[str, LowerFn] = {
     **elementwise.LOWERINGS,
     **pooling.LOWERINGS,
     **softmax.LOWERINGS,
+    **data_movement.LOWERINGS,
+    **activations.LOWERINGS,
 }
 
 
 def lower_node(graph: Graph, node: Node) -> KernelCall:
     if node.op == "reshape":
-        raise EdgecError(f"node '{node.name}' (reshape) reached the lowering: reshapes are "
-                         "views and must be removed by the passes before lowering (this is "
-                         "a bug in the edgec pipeline)")
+        return _view(graph, node)
     fn = LOWERINGS.get(node.op)
     if fn is None:
         raise UnsupportedOpError(f"node '{node.name}': op '{node.op}' is not supported by the "
                                  f"int8 lowering (supported: {supported_list()})")
     return fn(graph, node)
+
+
+def _view(graph: Graph, node: Node) -> KernelCall:
+    """A reshape moves no bytes in NHWC int8: the output is a view of the input."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    same_quant = (x.quant is None) == (y.quant is None) and (x.quant is None or (
+        float(x.quant.scale) == float(y.quant.scale)
+        and int(x.quant.zero_point) == int(y.quant.zero_point)))
+    if x.dtype != y.dtype or x.nbytes != y.nbytes or not same_quant:
+        raise EdgecError(f"node '{node.name}' (reshape): input and output differ in dtype, "
+                         f"size or quantization, so it is not a view")
+    return KernelCall(name=node.name, op="reshape", kernel="", params_type="", fields={},
+                      inputs=[node.inputs[0]], outputs=[node.outputs[0]], view=True)
 
 
 def lower(graph: Graph) -> Program:

@@ -3,12 +3,14 @@
 A KernelCall is the contract between three consumers that must agree bit for bit:
   - codegen emits `static const <params_type> <layer>_params = { .field = value, ... };`
     and the call `<kernel>(&<layer>_params, <inputs...>, <outputs...>[, scratch]);`
+    (with `input_array`, <inputs...> is the one table `<layer>_inputs`, see below)
   - the golden NumPy executor (toolchain/golden.py) computes the same op from the same fields,
   - the planner (toolchain/plan) places `inputs`, `outputs` and `scratch_bytes` in the arena.
 
-Field values: an int (a C integer field), a tuple of ints (a small struct or array, emitted
-as `{a, b, ...}`), a ConstArray (a pointer to a table in flash) or None (a NULL pointer,
-e.g. an absent bias).
+Field values: an int (a C integer field), a float (a C float field: only the float32
+boundary kernels, quantize/dequantize, have one), a tuple of ints (a small struct or array,
+emitted as `{a, b, ...}`), a ConstArray (a pointer to a table in flash) or None (a NULL
+pointer, e.g. an absent bias).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class ConstArray:
         return int(self.data.size) * np.dtype(self.data.dtype).itemsize
 
 
-FieldValue = Optional[Union[int, tuple[int, ...], ConstArray]]
+FieldValue = Optional[Union[int, float, tuple[int, ...], ConstArray]]
 
 
 @dataclass
@@ -56,7 +58,23 @@ class KernelCall:
     # in place in NHWC, channel by channel: copy input channel c to a small scratch buffer
     # (scratch_bytes), compute output channel c from it into the input's channel-c slots;
     # with stride > 1 the output (smaller) fills the front of the input's bytes.
+    # A view (reshape): the output is the input's bytes under a new shape. No code runs;
+    # the planner gives both names one buffer.
+    view: bool = False
     inplace: dict[int, int] = field(default_factory=dict)
+    # Partial overlap, for an output in `inplace` that may not start on the input:
+    # {output index: bytes}. The output then ends at most that many bytes past the input's
+    # first byte (it sits below the input, its last bytes over the input's first ones; the
+    # planner may overlap less, by multiples of 16). For kernels that write the output
+    # front to back and read the input front to back, never writing an input byte they
+    # still need; the output may be larger than the input. E.g. a depthwise conv with a
+    # channel multiplier, row by row: output row r must not reach the input rows r+1.. read.
+    inplace_overlap: dict[int, int] = field(default_factory=dict)
+    # N-ary kernels (concat): the inputs are passed as ONE argument, a `const int8_t *const[]`
+    # array of their arena addresses that codegen emits as a static table beside the params
+    # (`<layer>_inputs`), instead of one argument per input. `inputs` still lists every
+    # input in order, for the planner and the golden model.
+    input_array: bool = False
 
     @property
     def const_bytes(self) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ..ir import Graph
 
-_FUSES_INTO = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool2d", "avg_pool2d"}
+_FUSES_INTO = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "max_pool2d",
+               "avg_pool2d"}
 
 
 def fuse_activation(graph: Graph) -> Graph:

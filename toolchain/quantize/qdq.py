@@ -195,10 +195,44 @@ class _QdqWriter:
             inputs.append(self.dequantized_const(b.name, b.data, b.quant))
         return self.emit("Gemm", inputs, node.name, transB=1), (rows, c_out)
 
-    def _add(self, node):
+    def _binary(self, node, op: str):
+        """Add / Mul: same element counts are views of one shape; otherwise NumPy
+        broadcasting, lower-rank operands first reshaped to the output's rank (so their
+        NCHW twins broadcast like the IR's NHWC tensors)."""
         a, a_shape = self._x(node, 0)
         b, b_shape = self._x(node, 1)
-        return self.emit("Add", [a, self.view(b, b_shape, a_shape)], node.name), a_shape
+        y_shape = tuple(self.g.tensors[node.outputs[0]].shape)
+        if int(np.prod(a_shape)) == int(np.prod(b_shape)) == int(np.prod(y_shape)):
+            return self.emit(op, [a, self.view(b, b_shape, a_shape)], node.name), a_shape
+
+        def full_rank(x, shape):
+            shape = tuple(shape)
+            return self.view(x, shape, (1,) * (len(y_shape) - len(shape)) + shape)
+
+        return self.emit(op, [full_rank(a, a_shape), full_rank(b, b_shape)], node.name), y_shape
+
+    def _add(self, node):
+        return self._binary(node, "Add")
+
+    def _mul(self, node):
+        return self._binary(node, "Mul")
+
+    def _logistic(self, node):
+        x, xs = self._x(node)
+        return self.emit("Sigmoid", [x], node.name), xs
+
+    def _tanh(self, node):
+        x, xs = self._x(node)
+        return self.emit("Tanh", [x], node.name), xs
+
+    def _hard_swish(self, node):
+        x, xs = self._x(node)  # HardSwish is opset 14: x * HardSigmoid(x, 1/6, 1/2)
+        gate = self.emit("HardSigmoid", [x], f"{node.name}_gate", alpha=1.0 / 6.0, beta=0.5)
+        return self.emit("Mul", [x, gate], node.name), xs
+
+    def _leaky_relu(self, node):
+        x, xs = self._x(node)
+        return self.emit("LeakyRelu", [x], node.name, alpha=float(node.attrs["alpha"])), xs
 
     def _pool(self, node, op, **extra):
         x, xs = self._x(node)
@@ -238,3 +272,65 @@ class _QdqWriter:
     def _clip(self, node):
         x, xs = self._x(node)
         return self._clamp(x, node.attrs.get("act_min"), node.attrs.get("act_max"), node.name), xs
+
+    # -- data movement: IR (NHWC) axes are mapped onto the NCHW twins of 4-D tensors
+    def _pad(self, node):
+        x, xs = self._x(node)
+        pads = [tuple(int(v) for v in p) for p in node.attrs["paddings"]]
+        if len(xs) == 4:
+            pads = [pads[i] for i in NCHW_FROM_NHWC]
+        onnx_pads = self.init(f"{node.name}_pads",
+                              np.array([b for b, _ in pads] + [a for _, a in pads], np.int64))
+        value = self.init(f"{node.name}_value", np.float32(node.attrs.get("value") or 0.0))
+        raw = self.emit("Pad", [x, onnx_pads, value], node.name, mode="constant")
+        return raw, self.g.tensors[node.outputs[0]].shape
+
+    def _transpose(self, node):
+        x, xs = self._x(node)
+        ys = self.g.tensors[node.outputs[0]].shape
+        to_ir = NHWC_FROM_NCHW if len(xs) == 4 else tuple(range(len(xs)))
+        from_ir = NCHW_FROM_NHWC if len(ys) == 4 else tuple(range(len(ys)))
+        perm = [int(p) for p in node.attrs["perm"]]
+        onnx_perm = [to_ir[perm[from_ir[k]]] for k in range(len(ys))]
+        return self.emit("Transpose", [x], node.name, perm=onnx_perm), ys
+
+    def _concat(self, node):
+        parts = [self._x(node, i) for i in range(len(node.inputs))]
+        ys = self.g.tensors[node.outputs[0]].shape
+        axis = int(node.attrs["axis"]) % len(ys)
+        if len(ys) == 4:
+            axis = NCHW_FROM_NHWC.index(axis)
+        return self.emit("Concat", [x for x, _ in parts], node.name, axis=axis), ys
+
+    def _resize_nearest(self, node):
+        x, xs = self._x(node)
+        ys = self.g.tensors[node.outputs[0]].shape
+        align = bool(node.attrs.get("align_corners"))
+        half = bool(node.attrs.get("half_pixel_centers"))
+        if align and half:
+            raise EdgecError(f"QDQ export: resize_nearest (node '{node.name}') with both "
+                             f"align_corners and half_pixel_centers has no ONNX Resize form")
+        mode, nearest = (("align_corners", "round_prefer_ceil") if align else
+                         ("tf_half_pixel_for_nn", "floor") if half else ("asymmetric", "floor"))
+        sizes = self.init(f"{node.name}_sizes", np.array(_onnx_shape(ys), np.int64))
+        raw = self.emit("Resize", [x, "", "", sizes], node.name, mode="nearest",
+                        coordinate_transformation_mode=mode, nearest_mode=nearest)
+        return raw, ys
+
+    def _strided_slice(self, node):
+        from ..lower.data_movement import resolve_strided_slice
+        x, xs = self._x(node)
+        a = node.attrs
+        axes = resolve_strided_slice(xs, a["begin"], a["end"], a["strides"],
+                                     int(a.get("begin_mask", 0)), int(a.get("end_mask", 0)),
+                                     int(a.get("shrink_axis_mask", 0)), bool(a.get("offset")))
+        # ONNX ends are exclusive; walking backwards to index 0 needs an end below -dim
+        ends = [s + c * st if s + c * st >= 0 else -(1 << 62) for s, c, st in axes]
+        order = NCHW_FROM_NHWC if len(xs) == 4 else tuple(range(len(xs)))  # ONNX axis k
+        inputs = [x] + [self.init(f"{node.name}_{k}", np.array([v[i] for i in order], np.int64))
+                        for k, v in (("starts", [s for s, _, _ in axes]), ("ends", ends))]
+        inputs.append(self.init(f"{node.name}_axes", np.arange(len(xs), dtype=np.int64)))
+        inputs.append(self.init(f"{node.name}_steps",
+                                np.array([axes[i][2] for i in order], np.int64)))
+        # the bytes are the un-shrunk slice; op() views them as the output's shape
+        return self.emit("Slice", inputs, node.name), tuple(c for _, c, _ in axes)

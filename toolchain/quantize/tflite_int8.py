@@ -6,8 +6,12 @@
                [C_OUT, ...], axis 3 of depthwise [1, KH, KW, C]), scale = max|w| / 127,
                zero_point 0, values in [-127, 127].
   bias         int32, scale = s_in * s_w[c], zero_point 0 (the accumulator's scale).
-  max/avg pool, mean, reshape: the output reuses the input's params (kernels copy/average
-               without requantizing); softmax: output scale 1/256, zero_point -128.
+  max/avg pool, mean, reshape, pad, transpose, resize_nearest, strided_slice: the output
+               reuses the input's params (kernels copy/average without requantizing);
+  concat:      the output covers the union of its inputs' ranges (their params if they all
+               agree); the kernel requantizes the inputs that differ.
+  softmax and logistic: output scale 1/256, zero_point -128; tanh: output scale 1/128,
+               zero_point 0 (TFLite's fixed output params).
 """
 from __future__ import annotations
 
@@ -16,11 +20,17 @@ import numpy as np
 from ..errors import EdgecError
 from ..ir import Graph, QuantParams, Tensor
 
-_SHARES_INPUT_PARAMS = {"max_pool2d", "avg_pool2d", "mean", "reshape"}
+_SHARES_INPUT_PARAMS = {"max_pool2d", "avg_pool2d", "mean", "reshape",
+                        "pad", "transpose", "resize_nearest", "strided_slice"}
 _WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
 _RUNTIME_OPS = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool2d",
-                "avg_pool2d", "mean", "softmax", "reshape", "relu", "clip"}
+                "avg_pool2d", "mean", "softmax", "reshape", "relu", "clip",
+                "mul", "logistic", "tanh", "hard_swish", "leaky_relu",
+                "pad", "transpose", "concat", "resize_nearest", "strided_slice"}
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
+LOGISTIC_OUTPUT = (1.0 / 256.0, -128)
+TANH_OUTPUT = (1.0 / 128.0, 0)
+_FIXED_OUTPUT = {"softmax": SOFTMAX_OUTPUT, "logistic": LOGISTIC_OUTPUT, "tanh": TANH_OUTPUT}
 
 
 def activation_params(lo: float, hi: float) -> QuantParams:
@@ -31,6 +41,18 @@ def activation_params(lo: float, hi: float) -> QuantParams:
     scale = (hi - lo) / 255.0
     zero_point = int(np.clip(np.round(-128.0 - lo / scale), -128, 127))
     return QuantParams.per_tensor(scale, zero_point)
+
+
+def concat_params(inputs: list[QuantParams]) -> QuantParams:
+    """The inputs' params when they all agree (the concat is a copy), else params covering
+    the union of their ranges (each input is then requantized to them, no value clipped)."""
+    first = inputs[0]
+    if all(float(q.scale) == float(first.scale) and int(q.zero_point) == int(first.zero_point)
+           for q in inputs):
+        return first
+    lo = min(float(q.scale) * (-128 - int(q.zero_point)) for q in inputs)
+    hi = max(float(q.scale) * (127 - int(q.zero_point)) for q in inputs)
+    return activation_params(lo, hi)
 
 
 def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, QuantParams]:
@@ -72,8 +94,10 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> Graph:
         y = node.outputs[0]
         if node.op in _SHARES_INPUT_PARAMS:
             params[y] = params[node.inputs[0]]
-        elif node.op == "softmax":
-            params[y] = QuantParams.per_tensor(*SOFTMAX_OUTPUT)
+        elif node.op == "concat":
+            params[y] = concat_params([params[t] for t in node.inputs if t])
+        elif node.op in _FIXED_OUTPUT:
+            params[y] = QuantParams.per_tensor(*_FIXED_OUTPUT[node.op])
         else:
             params[y] = from_range(y)
         if node.op in _WEIGHT_AXIS:

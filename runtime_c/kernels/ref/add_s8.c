@@ -1,9 +1,10 @@
 /*
- * add_s8.c - int8 element-wise addition with rescaling (reference kernel).
+ * add_s8.c - int8 element-wise addition with rescaling and broadcasting (reference kernel).
  *
- * Bit-exact with TFLite reference_integer_ops::Add / AddFunc
+ * Bit-exact with TFLite reference_integer_ops::Add / AddFunc and BroadcastAdd6DSlow
  * (tensorflow/lite/kernels/internal/reference/integer_ops/add.h), parameters prepared as
  * tensorflow/lite/kernels/add.cc does for int8 (left_shift 20, twice_max_input_scale).
+ * Broadcasting changes only which elements meet, never the arithmetic of one element.
  * With double rounding, MultiplyByQuantizedMultiplierSmallerThanOneExp is edgec_mbqm with
  * a shift <= 0.
  */
@@ -12,32 +13,55 @@
 
 #include <stddef.h>
 
+/* One output element from one element of each input (AddFunc). */
+static inline int8_t add_one(const edgec_add_params *p, int8_t a, int8_t b)
+{
+    /* |x + offset| <= 255, shifted by <= 22 bits: < 2^30, no overflow. */
+    const int32_t shifted1 = ((int32_t)a + p->input1_offset) * ((int32_t)1 << p->left_shift);
+    const int32_t shifted2 = ((int32_t)b + p->input2_offset) * ((int32_t)1 << p->left_shift);
+    const int32_t scaled1 = edgec_mbqm(shifted1, p->input1_multiplier, p->input1_shift);
+    const int32_t scaled2 = edgec_mbqm(shifted2, p->input2_multiplier, p->input2_shift);
+    /* each scaled input is at most half of 2^30 in magnitude: the sum fits */
+    const int32_t raw_sum = scaled1 + scaled2;
+    int32_t acc = edgec_mbqm(raw_sum, p->output_multiplier, p->output_shift) + p->output_offset;
+    acc = edgec_max_i32(acc, p->act_min);
+    acc = edgec_min_i32(acc, p->act_max);
+    return (int8_t)acc;
+}
+
 edgec_status edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b,
                           int8_t *out)
 {
-    int32_t i;
+    const edgec_dims *d;
+    const edgec_dims *s1;
+    const edgec_dims *s2;
+    int32_t n, y, x, c;
+    int32_t i = 0;
 
     if (p == NULL || a == NULL || b == NULL || out == NULL) {
         return EDGEC_ERR_ARG;
     }
-    if (p->size < 0 || p->left_shift < 0 || p->left_shift > 22 || p->input1_shift > 0 ||
-        p->input2_shift > 0 || p->output_shift > 0 || p->act_min > p->act_max) {
+    d = &p->output;
+    s1 = &p->input1_stride;
+    s2 = &p->input2_stride;
+    if (d->n < 1 || d->h < 1 || d->w < 1 || d->c < 1 || p->left_shift < 0 ||
+        p->left_shift > 22 || p->input1_shift > 0 || p->input2_shift > 0 ||
+        p->output_shift > 0 || p->act_min > p->act_max) {
         return EDGEC_ERR_ARG;
     }
 
-    for (i = 0; i < p->size; ++i) {
-        /* |x + offset| <= 255, shifted by <= 22 bits: < 2^30, no overflow. */
-        const int32_t shifted1 = ((int32_t)a[i] + p->input1_offset) * ((int32_t)1 << p->left_shift);
-        const int32_t shifted2 = ((int32_t)b[i] + p->input2_offset) * ((int32_t)1 << p->left_shift);
-        const int32_t scaled1 = edgec_mbqm(shifted1, p->input1_multiplier, p->input1_shift);
-        const int32_t scaled2 = edgec_mbqm(shifted2, p->input2_multiplier, p->input2_shift);
-        /* each scaled input is at most half of 2^30 in magnitude: the sum fits */
-        const int32_t raw_sum = scaled1 + scaled2;
-        int32_t acc = edgec_mbqm(raw_sum, p->output_multiplier, p->output_shift) +
-                      p->output_offset;
-        acc = edgec_max_i32(acc, p->act_min);
-        acc = edgec_min_i32(acc, p->act_max);
-        out[i] = (int8_t)acc;
+    /* Output in C order; out[i] is written after every input element it needs is read,
+     * so an input of the output's shape may share the output's buffer. */
+    for (n = 0; n < d->n; ++n) {
+        for (y = 0; y < d->h; ++y) {
+            for (x = 0; x < d->w; ++x) {
+                const int8_t *row1 = a + n * s1->n + y * s1->h + x * s1->w;
+                const int8_t *row2 = b + n * s2->n + y * s2->h + x * s2->w;
+                for (c = 0; c < d->c; ++c) {
+                    out[i++] = add_one(p, row1[c * s1->c], row2[c * s2->c]);
+                }
+            }
+        }
     }
     return EDGEC_OK;
 }

@@ -1,0 +1,66 @@
+"""Compile every model in shared/models for a target and print one table: arena, lower bound,
+TFLM's arena (anchors), flash, instructions per inference, and whether the firmware matched
+the golden model and LiteRT's reference kernels exactly.
+
+    .venv/bin/python benchmarks/shared_models.py [--target stm32f746] [--models DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from edgec.toolchain.errors import EdgecError
+from edgec.toolchain.options import CompileOptions
+from edgec.toolchain.pipeline import compile_model
+
+# TFLM's arena ("total" from shared/anchors.md: tflite-micro Python interpreter, x86-64)
+TFLM_ARENA = {"hello_world_int8": 1504, "hello_world_float": 1536,
+              "micro_speech_quantized": 7584, "kws_dscnn_int8": 24272,
+              "ad_fc_autoencoder_int8": 3984, "mnist_lstm_int8": 4208}
+
+
+def models_dir(arg: str | None) -> Path:
+    for cand in (arg, os.environ.get("EDGEC_SHARED_MODELS"),
+                 Path(__file__).resolve().parents[2] / "shared" / "models",
+                 Path(__file__).resolve().parents[1] / "shared" / "models"):
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    raise SystemExit("shared/models not found: pass --models DIR or set EDGEC_SHARED_MODELS")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="stm32f746")
+    ap.add_argument("--models")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted(models_dir(args.models).glob("*.tflite")):
+            name = path.stem
+            opts = CompileOptions(model=path, target=args.target, out_dir=Path(tmp) / name)
+            try:
+                rep = compile_model(opts).report
+            except EdgecError as e:
+                rows.append((name, "-", "-", f"{TFLM_ARENA.get(name, '-'):,}", "-", "-",
+                             f"rejected: {str(e)[:60]}"))
+                continue
+            m, chk = rep["memory"], rep["check"]
+            exact = "yes" if chk["mismatches"] == 0 else f"NO ({chk['mismatches']})"
+            ref = "golden+LiteRT" if "litert" in chk else "golden (PTQ model)"
+            rows.append((name, f"{m['arena_bytes']:,}", f"{m['lower_bound_bytes']:,}",
+                         f"{TFLM_ARENA.get(name, '-'):,}", f"{rep['flash']['total_bytes']:,}",
+                         f"{rep['latency']['instructions']:,}", f"{exact} vs {ref}"))
+    head = ("model", "arena B", "lower bound B", "TFLM arena B", "flash B",
+            "instructions", "exact match")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    print(f"target {args.target}; instructions on QEMU -icount shift=3 (one inference)")
+    print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    main()

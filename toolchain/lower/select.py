@@ -1,0 +1,243 @@
+"""Kernel selection: each reference KernelCall -> the best runtime_c variant whose
+preconditions hold, for a target and an optimization goal.
+
+    select_kernels(program, target, optimize="speed" | "size") -> Program
+
+The lowering (toolchain/lower/*.py) produces reference calls only; this stage rewrites the
+conv / depthwise / fully connected ones into the optimized kernels of runtime_c/kernels/opt
+(runtime_c/include/edgec_kernels_opt.h), with the parameters those kernels want: re-laid
+weights, a per-channel requantization table (toolchain/lower/opt_layout.py), scratch sizes
+and the in-place capability. Every other call passes through unchanged. The choice is
+recorded in KernelCall.kernel (and so in the generated call, its comment and the report).
+
+    conv2d 1x1, no padding       -> edgec_conv2d_1x1[_fast]_s8       (scratch: 2 int16 rows)
+    conv2d, any other            -> edgec_conv2d_im2col[_fast]_s8    (scratch: + an im2col patch)
+    depthwise, C_IN == 1         -> the im2col conv (a conv with one input channel)
+    depthwise 3x3, dilation 1    -> edgec_depthwise_conv2d_3x3_s8    (scratch: an int16 plane)
+    depthwise, any other         -> edgec_depthwise_conv2d_opt_s8
+    fully_connected              -> edgec_fully_connected_opt_s8 / _fast_s8 (no scratch)
+
+"speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
+instructions) while the weights fit 3/4 of the target's flash, largest layers
+falling back first; "size" takes the compact variants (int8 weights) and the generic
+depthwise. The optimized kernels use SXTB16/SMLAD, so on a core without the DSP extension
+(Cortex-M0+/M3) the reference kernels stay.
+
+The golden model runs an optimized call as the reference math on the recovered reference
+parameters (opt_layout.REFERENCE_OF), so the emulator check still compares the firmware
+with the reference semantics.
+"""
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace
+
+import numpy as np
+
+from .opt_layout import (FLAG_CLAMP, FLAG_DW_TRANSPOSED, FLAG_RQ_EXACT, accumulator_bound,
+                         ceil_to, pack_depthwise, pack_fc, pack_gemm, requant_table)
+from .program import ConstArray, KernelCall, Program
+
+OPTIMIZE_CHOICES = ("speed", "size")
+WIDE_FLASH_FRACTION = 0.75  # int16 weights only while all weights fit this share of flash
+MAX_PLANE_BYTES = 32 * 1024  # larger depthwise planes: keep the reference kernel
+
+
+def select_kernels(program: Program, target, optimize: str = "speed") -> Program:
+    """A new Program whose calls use the optimized kernels where they apply (module doc)."""
+    if optimize not in OPTIMIZE_CHOICES:
+        raise ValueError(f"optimize must be one of {OPTIMIZE_CHOICES}, got {optimize!r}")
+    if not getattr(target, "dsp", False):
+        return Program(graph=program.graph, calls=list(program.calls))
+    wide_ok = optimize == "speed"
+    calls = [select_call(c, wide=wide_ok, optimize=optimize) for c in program.calls]
+    if wide_ok:
+        budget = WIDE_FLASH_FRACTION * int(target.flash_bytes)
+        # largest int16-weight layers fall back to int8 weights until the weights fit
+        order = sorted(range(len(calls)), key=lambda i: -calls[i].const_bytes)
+        for i in order:
+            if sum(c.const_bytes for c in calls) <= budget:
+                break
+            if calls[i].kernel.endswith("_fast_s8"):
+                calls[i] = select_call(program.calls[i], wide=False, optimize=optimize)
+    return Program(graph=program.graph, calls=calls)
+
+
+def select_call(call: KernelCall, wide: bool, optimize: str = "speed") -> KernelCall:
+    """The optimized call for one reference call, or the call itself."""
+    if call.kernel == "edgec_conv2d_s8":
+        return _conv(call, wide)
+    if call.kernel == "edgec_depthwise_conv2d_s8":
+        return _depthwise(call, wide, optimize)
+    if call.kernel == "edgec_fully_connected_s8":
+        return _fully_connected(call, wide)
+    return call
+
+
+# ---------------------------------------------------------------------------------------
+
+def _variant(call: KernelCall, **changes) -> KernelCall:
+    """The call with another kernel: its in-place capabilities are the new kernel's only
+    (`changes` sets `inplace`; any partial-overlap declaration of the reference is dropped)."""
+    if "inplace_overlap" in {f.name for f in dataclass_fields(call)}:
+        changes.setdefault("inplace_overlap", {})
+    return replace(call, **changes)
+
+
+def _data(v) -> np.ndarray | None:
+    return None if v is None else np.asarray(v.data).reshape(-1)
+
+
+def _flags(exact: bool, act_min: int, act_max: int) -> int:
+    flags = FLAG_RQ_EXACT if exact else 0
+    if (int(act_min), int(act_max)) != (-128, 127):
+        flags |= FLAG_CLAMP
+    return flags
+
+
+def _rq(f: dict, w2d: np.ndarray, bias: np.ndarray | None) -> tuple[ConstArray, bool]:
+    table, exact = requant_table(bias, _data(f["output_multiplier"]), _data(f["output_shift"]),
+                                 int(f["output_offset"]), accumulator_bound(w2d, _data(f["bias"])))
+    return ConstArray("int32_t", table.reshape(-1)), exact
+
+
+def conv_scratch_bytes(kernel: str, depth_pad: int) -> int:
+    """= edgec_conv2d_1x1_s8_scratch_size / edgec_conv2d_im2col_s8_scratch_size."""
+    return (4 if "_1x1" in kernel else 5) * depth_pad
+
+
+def depthwise_transposed(f: dict) -> bool:
+    """Plane rows along W when the output is taller than wide: the inner loop then runs
+    over the longer side (edgec_kernels_opt.h, EDGEC_OPT_DW_TRANSPOSED)."""
+    return int(f["output"][2]) < int(f["output"][1])
+
+
+def depthwise_plane(f: dict) -> tuple[int, int]:
+    """(rows, row stride) of the int16 plane in plane coordinates: every tap of every
+    output, the whole input at the padding, and the slack of the paired loads."""
+    _, h, w, _ = f["input"]
+    _, oh, ow, _ = f["output"]
+    _, kh, kw, _ = f["filter"]
+    (sh, sw), (dh, dw), (ph, pw) = f["stride"], f["dilation"], f["padding"]
+    if depthwise_transposed(f):
+        h, w, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw = w, h, ow, oh, kw, kh, sw, sh, dw, dh, pw, ph
+    rows = max((oh - 1) * sh + (kh - 1) * dh + 1, ph + h)
+    stride = max((ow - 1 + ow % 2) * sw + (kw - 1) * dw + 2, pw + w)
+    return int(rows), int(stride)
+
+
+def depthwise_scratch_bytes(f: dict, plane: tuple[int, int]) -> int:
+    """= edgec_depthwise_conv2d_opt_s8_scratch_size: the planes (4 when the depth
+    multiplier is 1 and C >= 4: filled 4 channels at a time), then an int32 row."""
+    inner = f["output"][1] if depthwise_transposed(f) else f["output"][2]
+    count = 4 if int(f["depth_multiplier"]) == 1 and int(f["input"][3]) >= 4 else 1
+    return count * ceil_to(2 * plane[0] * plane[1], 4) + 4 * (int(inner) + 1)
+
+
+def _gemm_call(call: KernelCall, f: dict, w4: np.ndarray, wide: bool) -> KernelCall:
+    """A conv2d (weights [C_OUT, KH, KW, C_IN]) as edgec_conv2d_{1x1,im2col}[_fast]_s8."""
+    c_out, kh, kw, c_in = w4.shape
+    pads = tuple(int(v) for v in f["padding"])
+    one = kh == 1 and kw == 1 and pads == (0, 0)
+    depth = kh * kw * c_in
+    depth_pad = ceil_to(depth, 8)
+    w2d = w4.reshape(c_out, depth)
+    rq, exact = _rq(f, w2d, _data(f["bias"]))
+    kernel = "edgec_conv2d_" + ("1x1" if one else "im2col") + ("_fast" if wide else "") + "_s8"
+    fields = {
+        "input": f["input"], "output": f["output"], "kernel": (kh, kw),
+        "stride": f["stride"], "dilation": f["dilation"], "padding": f["padding"],
+        "depth_pad": depth_pad, "input_offset": f["input_offset"],
+        "output_offset": f["output_offset"], "act_min": f["act_min"], "act_max": f["act_max"],
+        "flags": _flags(exact, f["act_min"], f["act_max"]),
+        "weights": ConstArray("int32_t", pack_gemm(w2d, depth_pad, wide)),
+        "rq": rq,
+    }
+    # 1x1 in place: each pixel pair is read into scratch before its outputs are written,
+    # front to back. With C_OUT <= C_IN the output fits on the input; with C_OUT > C_IN it
+    # may sit below it and end at most npix * C_IN bytes past the input's first byte (after
+    # pair j, writes end (2j+2) C_OUT bytes past its start, reads (2j+2) C_IN or more past
+    # the input's).
+    extra = {}
+    if not one:
+        inplace = {}
+    elif c_out <= c_in:
+        inplace = {0: 0}
+    else:
+        npix = int(np.prod(f["output"][:3]))
+        inplace, extra = {0: 0}, {"inplace_overlap": {0: npix * c_in}}
+        if "inplace_overlap" not in {fl.name for fl in dataclass_fields(call)}:
+            inplace, extra = {}, {}
+    return _variant(call, kernel=kernel, params_type="edgec_conv2d_opt_params", fields=fields,
+                    scratch_bytes=conv_scratch_bytes(kernel, depth_pad), inplace=inplace,
+                    **extra)
+
+
+def _conv(call: KernelCall, wide: bool) -> KernelCall:
+    f = call.fields
+    c_out, kh, kw, c_in = f["filter"]
+    w4 = _data(f["weights"]).reshape(c_out, kh, kw, c_in)
+    return _gemm_call(call, f, w4, wide)
+
+
+def _depthwise(call: KernelCall, wide: bool, optimize: str) -> KernelCall:
+    f = call.fields
+    _, kh, kw, c_out = f["filter"]
+    c_in = f["input"][3]
+    w = _data(f["weights"]).reshape(kh, kw, c_out)
+    if c_in == 1:  # one input channel: a conv2d with C_OUT filters [KH, KW, 1]
+        w4 = np.transpose(w, (2, 0, 1)).reshape(c_out, kh, kw, 1)
+        conv_fields = dict(f, filter=(c_out, kh, kw, 1))
+        return _gemm_call(call, conv_fields, w4, wide)
+    plane = depthwise_plane(f)
+    scratch = depthwise_scratch_bytes(f, plane)
+    if scratch > MAX_PLANE_BYTES:
+        return call
+    transposed = depthwise_transposed(f)
+    rq, exact = _rq(f, w.reshape(-1, c_out).T, _data(f["bias"]))
+    is3x3 = (kh, kw) == (3, 3) and tuple(f["dilation"]) == (1, 1) and optimize == "speed"
+    kernel = "edgec_depthwise_conv2d_3x3_s8" if is3x3 else "edgec_depthwise_conv2d_opt_s8"
+    fields = {
+        "input": f["input"], "output": f["output"], "kernel": (kh, kw),
+        "stride": f["stride"], "dilation": f["dilation"], "padding": f["padding"],
+        "plane": plane, "depth_multiplier": f["depth_multiplier"],
+        "input_offset": f["input_offset"], "output_offset": f["output_offset"],
+        "act_min": f["act_min"], "act_max": f["act_max"],
+        "flags": _flags(exact, f["act_min"], f["act_max"]) | (FLAG_DW_TRANSPOSED if transposed
+                                                              else 0),
+        "weights": ConstArray("int32_t", pack_depthwise(w, transposed)),
+        "rq": rq,
+    }
+    # in place channel by channel (edgec_kernels_opt.h) when the output is no larger
+    inplace = {0: 0} if int(f["depth_multiplier"]) == 1 else {}
+    return _variant(call, kernel=kernel, params_type="edgec_depthwise_conv2d_opt_params",
+                    fields=fields, scratch_bytes=scratch,
+                    inplace=inplace)
+
+
+def _fully_connected(call: KernelCall, wide: bool) -> KernelCall:
+    f = call.fields
+    c_in, c_out = int(f["in_depth"]), int(f["out_depth"])
+    w2d = _data(f["weights"]).reshape(c_out, c_in)
+    bias = _data(f["bias"])
+    # fold the input offset into the bias: sum w (x + off) = sum w x + off sum w
+    folded = (np.zeros(c_out, np.int64) if bias is None else bias.astype(np.int64)) + \
+        int(f["input_offset"]) * w2d.astype(np.int64).sum(axis=1)
+    partial = np.abs(w2d.astype(np.int64)).sum(axis=1) * 128  # |sum w x| of raw int8 x
+    if np.any(np.abs(folded) + partial > (1 << 31) - 1):
+        return call
+    table, exact = requant_table(folded, _data(f["output_multiplier"]),
+                                 _data(f["output_shift"]), int(f["output_offset"]),
+                                 accumulator_bound(w2d, bias))
+    depth_pad = ceil_to(c_in, 4)
+    fields = {
+        "rows": f["rows"], "in_depth": c_in, "out_depth": c_out, "depth_pad": depth_pad,
+        "input_offset": f["input_offset"], "output_offset": f["output_offset"],
+        "act_min": f["act_min"], "act_max": f["act_max"],
+        "flags": _flags(exact, f["act_min"], f["act_max"]),
+        "weights": ConstArray("int32_t", pack_fc(w2d, depth_pad, wide)),
+        "rq": ConstArray("int32_t", table.reshape(-1)),
+    }
+    kernel = "edgec_fully_connected_" + ("fast" if wide else "opt") + "_s8"
+    return _variant(call, kernel=kernel, params_type="edgec_fully_connected_opt_params",
+                    fields=fields, inplace={})
