@@ -18,8 +18,6 @@ import itertools
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from edgec.codegen import emit_sources
 from edgec.toolchain.errors import EdgecError
 from edgec.toolchain.float_exec import run_float, to_ir_layout, to_source_layout
@@ -28,13 +26,22 @@ from edgec.toolchain.frontend.tflite import load_tflite
 from edgec.toolchain.golden import run_program
 from edgec.toolchain.ir import Graph, Node, QuantParams, Tensor, verify
 from edgec.toolchain.lower import lower
-from edgec.toolchain.lower.data_movement import (fold_transpose, nearest_indices,
-                                                 resolve_strided_slice)
+from edgec.toolchain.lower.data_movement import (
+    fold_transpose,
+    nearest_indices,
+    resolve_strided_slice,
+)
 from edgec.toolchain.passes import fold_pad, run_passes
 from edgec.toolchain.quantize import quantize, write_qdq_onnx
-
-from kernel_cases import (GraphBuilder, _mix, make_inputs, run_litert_reference, to_tflite,
-                          trivial_plan)
+from kernel_cases import (
+    GraphBuilder,
+    _mix,
+    make_inputs,
+    run_litert_reference,
+    to_tflite,
+    trivial_plan,
+)
+from onnx import TensorProto, helper, numpy_helper
 
 EXTRA_SAMPLES = 8
 
@@ -617,3 +624,83 @@ def test_onnx_pad_modes_and_transpose_views():
     x = np.random.default_rng(0).standard_normal((1, 1, 4, 5)).astype(np.float32)
     got = to_source_layout(run_float(g, {"x": to_ir_layout(x, "NCHW")})["y"], "NCHW")
     np.testing.assert_array_equal(got, x.transpose(0, 2, 3, 1))
+
+
+# --- a float .tflite with these ops (the PTQ path) -------------------------------------------
+
+def float_data_movement_tflite() -> bytes:
+    """x -> PAD -> CONV_2D(VALID) -> TRANSPOSE(H<->W) -> two STRIDED_SLICEs (odd / even rows)
+    -> CONCATENATION(C) -> RESIZE_NEAREST_NEIGHBOR(half-pixel) -> FULLY_CONNECTED(keep dims)."""
+    from test_frontend_tflite import build_tflite
+    rng = np.random.default_rng(5)
+    f, i32 = "float32", "int32"
+    t = [
+        {"name": "x", "shape": [1, 5, 6, 3], "dtype": f},                                  # 0
+        {"name": "paddings", "shape": [4, 2], "dtype": i32,
+         "data": np.array([[0, 0], [1, 1], [2, 0], [0, 0]])},
+        {"name": "p", "shape": [1, 7, 8, 3], "dtype": f},                                  # 2
+        {"name": "w", "shape": [4, 3, 3, 3], "dtype": f, "data": rng.standard_normal((4, 3, 3, 3))},
+        {"name": "c", "shape": [1, 5, 6, 4], "dtype": f},                                  # 4
+        {"name": "perm", "shape": [4], "dtype": i32, "data": np.array([0, 2, 1, 3])},
+        {"name": "t", "shape": [1, 6, 5, 4], "dtype": f},                                  # 6
+        {"name": "b1", "shape": [4], "dtype": i32, "data": np.array([0, 1, 0, 0])},
+        {"name": "e", "shape": [4], "dtype": i32, "data": np.array([1, 6, 5, 4])},         # 8
+        {"name": "st", "shape": [4], "dtype": i32, "data": np.array([1, 2, 1, 1])},
+        {"name": "odd", "shape": [1, 3, 5, 4], "dtype": f},                                # 10
+        {"name": "b0", "shape": [4], "dtype": i32, "data": np.array([0, 0, 0, 0])},
+        {"name": "even", "shape": [1, 3, 5, 4], "dtype": f},                               # 12
+        {"name": "cat", "shape": [1, 3, 5, 8], "dtype": f},
+        {"name": "size", "shape": [2], "dtype": i32, "data": np.array([6, 9])},            # 14
+        {"name": "r", "shape": [1, 6, 9, 8], "dtype": f},
+        {"name": "fw", "shape": [2, 8], "dtype": f, "data": rng.standard_normal((2, 8))},  # 16
+        {"name": "y", "shape": [1, 6, 9, 2], "dtype": f},
+        {"name": "cb", "shape": [4], "dtype": f, "data": rng.standard_normal(4)},          # 18
+    ]
+    ops = [
+        {"op": "PAD", "inputs": [0, 1], "outputs": [2]},
+        {"op": "CONV_2D", "inputs": [2, 3, 18], "outputs": [4], "options": (
+            "Conv2DOptions", {"Padding": 1, "StrideH": 1, "StrideW": 1})},
+        {"op": "TRANSPOSE", "inputs": [4, 5], "outputs": [6]},
+        {"op": "STRIDED_SLICE", "inputs": [6, 7, 8, 9], "outputs": [10],
+         "options": ("StridedSliceOptions", {})},
+        {"op": "STRIDED_SLICE", "inputs": [6, 11, 8, 9], "outputs": [12],
+         "options": ("StridedSliceOptions", {"EndMask": 2})},
+        {"op": "CONCATENATION", "inputs": [10, 12], "outputs": [13],
+         "options": ("ConcatenationOptions", {"Axis": -1})},
+        {"op": "RESIZE_NEAREST_NEIGHBOR", "inputs": [13, 14], "outputs": [15],
+         "options": ("ResizeNearestNeighborOptions", {"HalfPixelCenters": True})},
+        {"op": "FULLY_CONNECTED", "inputs": [15, 16, -1], "outputs": [17],
+         "options": ("FullyConnectedOptions", {"KeepNumDims": True})},
+    ]
+    return build_tflite(t, ops, [0], [17])
+
+
+def test_float_tflite_import_matches_litert_and_quantizes(tmp_path):
+    from edgec.toolchain.litert_ref import run_litert
+    from edgec.toolchain.quantize import calibrate
+    path = tmp_path / "dm_float.tflite"
+    path.write_bytes(float_data_movement_tflite())
+    g = load_tflite(path)
+    verify(g)
+    assert [n.op for n in g.nodes] == ["pad", "conv2d", "transpose", "strided_slice",
+                                       "strided_slice", "concat", "resize_nearest",
+                                       "fully_connected"]
+    x = np.random.default_rng(6).standard_normal((4, 1, 5, 6, 3)).astype(np.float32)
+    ref = run_litert(path, [x.reshape(4, 5, 6, 3)])[0]
+    folded = run_passes(g)
+    assert folded.nodes[0].op == "conv2d" and folded.nodes[0].attrs["pads"] == (1, 2, 1, 0)
+    for graph in (g, folded):
+        for s in range(4):
+            np.testing.assert_allclose(run_float(graph, {"x": x[s]})["y"][0], ref[s],
+                                       rtol=1e-5, atol=1e-5)
+    q = quantize(folded, calibrate(None, folded, x.reshape(4, 1, 5, 6, 3)[:, 0]))
+    program = lower(q)
+    assert [c.kernel for c in program.calls][2:5] == [
+        "edgec_strided_slice_s8", "edgec_strided_slice_s8", "edgec_concat_s8"]
+    out_q = q.tensors["y"].quant
+    for s in range(4):
+        xq = np.clip(np.round(x[s] / float(q.tensors["x"].quant.scale))
+                     + int(q.tensors["x"].quant.zero_point), -128, 127).astype(np.int8)
+        yq = run_program(program, {"x": xq})["y"].astype(np.float64)
+        got = (yq - int(out_q.zero_point)) * float(out_q.scale)
+        assert np.abs(got - ref[s]).max() <= 6 * float(out_q.scale)

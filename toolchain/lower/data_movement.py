@@ -150,7 +150,7 @@ def lower_transpose(graph: Graph, node: Node) -> KernelCall:
 # --- strided slice -----------------------------------------------------------------------------
 
 def _clamp(v: int, lo: int, hi: int) -> int:
-    return hi if v > hi else lo if v < lo else v
+    return min(max(v, lo), hi)
 
 
 def resolve_strided_slice(dims, begin, end, strides, begin_mask: int = 0, end_mask: int = 0,
