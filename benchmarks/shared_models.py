@@ -21,6 +21,10 @@ TFLM_ARENA = {"hello_world_int8": 1504, "hello_world_float": 1536,
               "ad_fc_autoencoder_int8": 3984, "mnist_lstm_int8": 4208}
 
 
+def _num(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
 def models_dir(arg: str | None) -> Path:
     for cand in (arg, os.environ.get("EDGEC_SHARED_MODELS"),
                  Path(__file__).resolve().parents[2] / "shared" / "models",
@@ -43,14 +47,14 @@ def main() -> None:
             try:
                 rep = compile_model(opts).report
             except EdgecError as e:
-                rows.append((name, "-", "-", f"{TFLM_ARENA.get(name, '-'):,}", "-", "-",
+                rows.append((name, "-", "-", _num(TFLM_ARENA.get(name)), "-", "-",
                              f"rejected: {str(e)[:60]}"))
                 continue
             m, chk = rep["memory"], rep["check"]
             exact = "yes" if chk["mismatches"] == 0 else f"NO ({chk['mismatches']})"
             ref = "golden+LiteRT" if "litert" in chk else "golden (PTQ model)"
             rows.append((name, f"{m['arena_bytes']:,}", f"{m['lower_bound_bytes']:,}",
-                         f"{TFLM_ARENA.get(name, '-'):,}", f"{rep['flash']['total_bytes']:,}",
+                         _num(TFLM_ARENA.get(name)), f"{rep['flash']['total_bytes']:,}",
                          f"{rep['latency']['instructions']:,}", f"{exact} vs {ref}"))
     head = ("model", "arena B", "lower bound B", "TFLM arena B", "flash B",
             "instructions", "exact match")

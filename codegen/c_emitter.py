@@ -53,6 +53,11 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_concat_s8": "concat_s8.c",
     "edgec_resize_nearest_s8": "resize_nearest_s8.c",
     "edgec_strided_slice_s8": "strided_slice_s8.c",
+    "edgec_add_const_s8": "add_s8.c",
+    "edgec_mul_const_s8": "mul_s8.c",
+    "edgec_batch_matmul_s8": "batch_matmul_s8.c",
+    "edgec_layer_norm_s8": "layer_norm_s8.c",
+    "edgec_constant_s8": "constant_s8.c",
     # optimized variants (runtime_c/kernels/opt), chosen by toolchain/lower/select.py
     "edgec_conv2d_1x1_s8": "conv2d_gemm_s8.c",
     "edgec_conv2d_1x1_fast_s8": "conv2d_gemm_s8.c",

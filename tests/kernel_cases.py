@@ -146,6 +146,29 @@ def _strided_slice_float(x: np.ndarray, a: dict) -> np.ndarray:
 PER_SAMPLE_OPS = {"pad", "transpose", "concat", "strided_slice", "resize_nearest"}
 # Broadcasting aligns the shapes' right ends: a folded sample axis would misalign them.
 PER_SAMPLE_OPS = PER_SAMPLE_OPS | {"add", "mul"}
+# batch_matmul broadcasts its batch dims too; a constant has no sample axis at all.
+PER_SAMPLE_OPS = PER_SAMPLE_OPS | {"batch_matmul", "constant"}
+
+
+def _operands(graph: Graph, node: Node, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Every input of a binary op in node order: the activations given, constants
+    dequantized from the graph."""
+    acts = iter(inputs)
+    return [_const(graph, t) if graph.tensors[t].is_const else next(acts)
+            for t in node.inputs]
+
+
+def _layer_norm_float(x: np.ndarray, gamma, beta, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def _gelu_float(x: np.ndarray, approximate: bool) -> np.ndarray:
+    from scipy.special import erf
+    if approximate:
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
 def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
@@ -154,7 +177,7 @@ def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray
     Shapes are the natural ones (fully connected -> [rows, C_OUT], mean -> [N, 1, 1, C]);
     callers reshape to the output tensor's shape."""
     op, a = node.op, node.attrs
-    x = inputs[0]
+    x = inputs[0] if inputs else None  # a `constant` node has no activation input
     if op in ("conv2d", "depthwise_conv2d"):
         w = _const(graph, node.inputs[1])
         b = _const(graph, node.inputs[2]) if len(node.inputs) > 2 else None
@@ -170,7 +193,8 @@ def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray
             y = y + b
         return _clamp_act(y, node)
     if op == "add":
-        return _clamp_act(inputs[0] + inputs[1], node)
+        a_, b_ = _operands(graph, node, inputs)
+        return _clamp_act(a_ + b_, node)
     if op in ("max_pool2d", "avg_pool2d"):
         y = _pool_float(x, a["kernel"], a.get("strides", a["kernel"]),
                         a.get("pads", (0, 0, 0, 0)), "max" if op == "max_pool2d" else "avg")
@@ -202,7 +226,21 @@ def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray
                                   bool(a["half_pixel_centers"])) for k in (1, 2))
         return x[:, ys][:, :, xs]
     if op == "mul":
-        return _clamp_act(inputs[0] * inputs[1], node)
+        a_, b_ = _operands(graph, node, inputs)
+        return _clamp_act(a_ * b_, node)
+    if op == "batch_matmul":
+        a_, b_ = inputs
+        a_ = np.swapaxes(a_, -1, -2) if a.get("adj_x") else a_
+        b_ = np.swapaxes(b_, -1, -2) if a.get("adj_y") else b_
+        return a_ @ b_
+    if op == "gelu":
+        return _gelu_float(x, bool(a.get("approximate", False)))
+    if op == "layer_norm":
+        gamma = graph.tensors[node.inputs[1]].data.astype(np.float64)
+        beta = graph.tensors[node.inputs[2]].data.astype(np.float64)
+        return _layer_norm_float(x, gamma, beta, float(a["epsilon"]))
+    if op == "constant":
+        return _const(graph, node.inputs[0])
     if op == "logistic":
         return 0.5 * (1.0 + np.tanh(0.5 * x))
     if op == "tanh":
@@ -550,6 +588,160 @@ def _binary(op, shape, kind, qa, qb, act=(None, None), out_q=None, swap=False, k
     return build
 
 
+# --- transformer ops (tests/test_ops_transformer.py runs just these: tag "transformer") ------
+
+def _swap_last(b: GraphBuilder, x: str, q, name: str) -> str:
+    r = len(b.tensors[x].shape)
+    return b.node("transpose", [x], {"perm": tuple(range(r - 2)) + (r - 1, r - 2)},
+                  out_quant=q, name=name)
+
+
+def _bmm(shape, adj_x=False, adj_y=False, qa=(0.05, 3), qb=(0.02, -40), out_q=None,
+         broadcast=False):
+    """x [..., M, K] times x^T, the second operand a requantized copy of x (another scale
+    and zero point; the generated API has one input), laid out for adj_x / adj_y; with
+    broadcast, the second operand keeps only the first index of the third-to-last axis."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *qa)
+        other = b.node("requantize", [x], {}, out_quant=qb, name="other")
+        if broadcast:
+            r = len(shape)
+            end = list(shape)
+            end[-3] = 1
+            other = b.node("strided_slice", [other], {"begin": (0,) * r, "end": tuple(end),
+                                                      "strides": (1,) * r},
+                           out_quant=qb, name="one_head")
+        lhs = _swap_last(b, x, qa, "lhs_t") if adj_x else x
+        rhs = other if adj_y else _swap_last(b, other, qb, "rhs_t")
+        return b.node("batch_matmul", [lhs, rhs], {"adj_x": adj_x, "adj_y": adj_y},
+                      out_quant=out_q, name="bmm")
+    return build
+
+
+def _attention_scores(b: GraphBuilder) -> str:
+    """softmax(q @ k^T * scale) @ v on [1, heads=2, tokens=9, d=8]: q, k, v slices of one
+    requantized [1, 2, 9, 24] input, the scale a constant MUL operand."""
+    x = b.input("qkv", (1, 2, 9, 24), 0.04, -5)
+    parts = []
+    for i, (name, q) in enumerate((("q", (0.05, 2)), ("k", (0.045, -7)), ("v", (0.03, 10)))):
+        rq = b.node("requantize", [x], {}, out_quant=q, name=f"{name}_rq")
+        parts.append(b.node("strided_slice", [rq], {"begin": (0, 0, 0, 8 * i),
+                                                    "end": (1, 2, 9, 8 * i + 8),
+                                                    "strides": (1, 1, 1, 1)},
+                            out_quant=q, name=name))
+    q, k, v = parts
+    scores = b.node("batch_matmul", [q, k], {"adj_x": False, "adj_y": True}, name="qk")
+    scale = _const_operand(b, "scale", np.full((), 8 ** -0.5))
+    scaled = b.node("mul", [scores, scale], {"act_min": None, "act_max": None}, name="scale")
+    probs = b.node("softmax", [scaled], {"beta": 1.0}, name="softmax")
+    return b.node("batch_matmul", [probs, v], {"adj_x": False, "adj_y": False}, name="pv")
+
+
+def _const_operand(b: GraphBuilder, name: str, values: np.ndarray) -> str:
+    """A constant int8 operand quantized as TFLite's converter does: per tensor, over its
+    own range (which includes 0)."""
+    values = np.asarray(values, np.float64)
+    qp = calibrate(values)
+    q = np.clip(np.round(values / float(qp.scale)) + int(qp.zero_point), -128, 127)
+    b.tensors[name] = Tensor(name, tuple(values.shape), "int8",
+                             data=np.asarray(q, np.int8).reshape(values.shape), quant=qp)
+    return name
+
+
+def _binary_const(op, shape, const_shape, qa=(0.05, -3), out_q=None, swap=False,
+                  act=(None, None), low=-1.0, high=1.0):
+    """op(x, c) with c a constant of const_shape (uniform in [low, high]), or op(c, x)."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", shape, *qa)
+        c = _const_operand(b, "c", b.rng.uniform(low, high, const_shape))
+        ins = [c, x] if swap else [x, c]
+        return b.node(op, ins, {"act_min": act[0], "act_max": act[1]}, out_quant=out_q,
+                      name=op)
+    return build
+
+
+def _layer_norm(shape, in_q=(0.05, -3), out_q=None, eps=1e-5, gamma=(0.5, 1.5),
+                beta=(-0.5, 0.5)):
+    def build(b: GraphBuilder) -> str:
+        c = shape[-1]
+        x = b.input("x", shape, *in_q)
+        for name, (lo, hi) in (("gamma", gamma), ("beta", beta)):
+            data = b.rng.uniform(lo, hi, c).astype(np.float32)
+            b.tensors[name] = Tensor(name, (c,), "float32", data=data)
+        return b.node("layer_norm", [x, "gamma", "beta"], {"epsilon": eps}, out_quant=out_q,
+                      name="layer_norm")
+    return build
+
+
+def _class_token(b: GraphBuilder) -> str:
+    """A ViT's [cls] + patch tokens: a constant [1, 1, 16] (quantized with the concat's
+    params, materialized by a `constant` node) joined to the [1, 6, 16] input on axis 1."""
+    q = (0.04, 7)
+    x = b.input("tokens", (1, 6, 16), *q)
+    values = b.rng.uniform(-2.0, 2.0, (1, 1, 16))
+    data = np.clip(np.round(values / q[0]) + q[1], -128, 127).astype(np.int8)
+    b.tensors["cls_value"] = Tensor("cls_value", (1, 1, 16), "int8", data=data,
+                                    quant=QuantParams.per_tensor(*q))
+    cls = b.node("constant", ["cls_value"], {}, out_quant=q, name="cls")
+    return b.node("concat", [cls, x], {"axis": 1}, out_quant=q, name="concat")
+
+
+TRANSFORMER_CASES: list[Case] = [
+    # batch_matmul: adj_x / adj_y, ranks 2..4, broadcast batch, ties, multiplier > 1
+    Case("bmm_4d", _bmm((1, 2, 5, 8)), 301, ("transformer",)),
+    Case("bmm_4d_adj_y", _bmm((1, 2, 5, 8), adj_y=True), 302, ("transformer",)),
+    Case("bmm_3d_adj_x", _bmm((3, 6, 4), adj_x=True), 303, ("transformer",)),
+    Case("bmm_3d_adj_x_adj_y", _bmm((3, 6, 4), adj_x=True, adj_y=True), 304,
+         ("transformer",)),
+    Case("bmm_2d", _bmm((7, 9), qa=(0.1, -128), qb=(0.07, 127)), 305, ("transformer",)),
+    Case("bmm_bcast_batch", _bmm((2, 3, 4, 7), broadcast=True), 306, ("transformer",)),
+    Case("bmm_bcast_batch_adj_y", _bmm((1, 3, 4, 7), adj_y=True, broadcast=True), 307,
+         ("transformer",)),
+    Case("bmm_exact_ties_pow2", _bmm((1, 2, 5, 8), adj_y=True, qa=(0.5, 0), qb=(0.25, 0),
+                                     out_q=(4.0, 0)), 308, ("transformer",)),
+    Case("bmm_multiplier_gt1", _bmm((1, 2, 5, 8), adj_y=True, qa=(0.1, -128), qb=(0.1, 127),
+                                    out_q=(0.001, 5)), 309, ("transformer",)),
+    # gelu (TFLite's table, exact and tanh forms)
+    Case("gelu_exact", _unary("gelu", (1, 17, 64), (0.05, -10), (0.03, -100),
+                              {"approximate": False}), 311, ("transformer",)),
+    Case("gelu_approximate", _unary("gelu", (1, 17, 64), (0.05, -10), (0.03, -100),
+                                    {"approximate": True}), 312, ("transformer",)),
+    Case("gelu_wide_input", _unary("gelu", (1, 300), (0.2, 30), (0.1, -60),
+                                   {"approximate": False}), 313, ("transformer",)),
+    # layer_norm (edgec's integer algorithm: golden and float only, no TFLite op)
+    Case("layer_norm_17x32", _layer_norm((1, 17, 32)), 321, ("transformer",)),
+    Case("layer_norm_wide_c", _layer_norm((1, 4, 384), in_q=(0.2, 40), out_q=(0.03, 0)), 322,
+         ("transformer",)),
+    Case("layer_norm_eps_large", _layer_norm((2, 5, 16), in_q=(0.001, 0), eps=1e-3), 323,
+         ("transformer",)),
+    Case("layer_norm_tiny_c_neg_gamma", _layer_norm((1, 9, 3), gamma=(-2.0, 2.0),
+                                                    beta=(-3.0, 3.0)), 324, ("transformer",)),
+    Case("layer_norm_2d", _layer_norm((6, 48), in_q=(0.5, -128), eps=1e-6), 325,
+         ("transformer",)),
+    # eps / s_in^2 so large that the variance is scaled down (variance_shift < 0)
+    Case("layer_norm_eps_dominates", _layer_norm((1, 3, 16), in_q=(1e-5, 0), eps=1e-3,
+                                                 out_q=(0.01, 0)), 326, ("transformer",)),
+    # mul / add with a constant operand (TFLite: an int8 constant input)
+    Case("mul_const_scalar", _binary_const("mul", (1, 2, 9, 9), (), low=0.25, high=0.25),
+         331, ("transformer",)),
+    Case("mul_const_scalar_first_neg", _binary_const("mul", (1, 17, 8), (1,), swap=True,
+                                                     low=-0.7, high=-0.7), 332,
+         ("transformer",)),
+    Case("mul_const_vector_relu", _binary_const("mul", (1, 5, 12), (12,), act=(0.0, None)),
+         333, ("transformer",)),
+    Case("add_const_pos_embedding", _binary_const("add", (1, 17, 16), (1, 17, 16),
+                                                  low=-0.2, high=0.3), 334, ("transformer",)),
+    Case("add_const_vector_first", _binary_const("add", (1, 4, 4, 6), (6,), swap=True,
+                                                 qa=(0.1, 20)), 335, ("transformer",)),
+    Case("add_const_scalar", _binary_const("add", (1, 30), (), low=1.0, high=1.0), 336,
+         ("transformer",)),
+    # the rest of attention: softmax over [1, heads, N, N], FC on tokens, a class token
+    Case("softmax_heads_4d", _softmax((1, 2, 17, 17), 0.08, 10), 341, ("transformer",)),
+    Case("fc_tokens_3d", _fc((1, 17, 32), 24, out_shape=(1, 17, 24)), 342, ("transformer",)),
+    Case("concat_class_token", _class_token, 343, ("transformer",)),
+    Case("attention_core", _attention_scores, 344, ("transformer", "multi")),
+]
+
 CASES: list[Case] = [
     # conv2d
     Case("conv_1x1", _conv((1, 6, 6, 8), 5, (1, 1)), 1),
@@ -743,6 +935,7 @@ CASES: list[Case] = [
     Case("fc_keep_num_dims", _fc((1, 3, 5, 8), 4, out_shape=(1, 3, 5, 4)), 151),
     # chain
     Case("multi_conv_dw_add_pool_fc_softmax", _multi_op, 71, tags=("multi",)),
+    *TRANSFORMER_CASES,
 ]
 
 CASES_BY_ID = {c.id: c for c in CASES}
@@ -891,6 +1084,11 @@ def to_tflite(graph: Graph) -> bytes | None:
     for node in graph.nodes:
         a = node.attrs
         act = _tflite_activation(a.get("act_min"), a.get("act_max"))
+        if node.op == "constant":  # no op in TFLite: its output is a constant tensor
+            src, out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+            graph.tensors[out.name] = Tensor(out.name, out.shape, src.dtype,
+                                             data=src.data.reshape(out.shape), quant=out.quant)
+            continue
         inputs = [n for n in node.inputs]
         op = tfl.OperatorT()
         if node.op in ("conv2d", "depthwise_conv2d"):
@@ -1035,6 +1233,15 @@ def to_tflite(graph: Graph) -> bytes | None:
             code, opt = BO.LEAKY_RELU, tfl.LeakyReluOptionsT()
             op.builtinOptionsType = OP.LeakyReluOptions
             opt.alpha = float(a["alpha"])
+        elif node.op == "batch_matmul":
+            code, opt = BO.BATCH_MATMUL, tfl.BatchMatMulOptionsT()
+            op.builtinOptionsType = OP.BatchMatMulOptions
+            opt.adjX, opt.adjY = bool(a.get("adj_x")), bool(a.get("adj_y"))
+            opt.asymmetricQuantizeInputs = False
+        elif node.op == "gelu":
+            code, opt = BO.GELU, tfl.GeluOptionsT()
+            op.builtinOptionsType = OP.GeluOptions
+            opt.approximate = bool(a.get("approximate", False))
         else:
             return None
         op.opcodeIndex = opcode(code)

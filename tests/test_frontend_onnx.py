@@ -181,7 +181,7 @@ def test_unsupported_op_names_op_node_and_alternatives():
         load_onnx(export_onnx(model, torch.randn(1, 4)))
     msg = str(e.value)
     assert "unsupported op 'Softplus' (node '/1/Softplus')" in msg
-    assert "supported: add, avg_pool2d, clip, " in msg and "conv2d" in msg and "\n" not in msg
+    assert "supported: add, avg_pool2d, batch_matmul, clip, " in msg and "conv2d" in msg and "\n" not in msg
 
 
 def test_lstm_is_unsupported():

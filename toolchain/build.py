@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -118,13 +120,41 @@ def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
     units += [(harness_dir, s, obj_dir / ("harness__" + s[:-2] + ".o")) for s in harness_sources]
     env = dict(os.environ, LC_ALL="C")
 
+    # Ctrl-C (or any error) while compiling: kill the compilers that run, start no more.
+    running: set[subprocess.Popen] = set()
+    lock = threading.Lock()
+    stopped = threading.Event()
+
     def compile_unit(unit: tuple[Path, str, Path]) -> subprocess.CompletedProcess:
         root, rel, obj = unit
-        return subprocess.run([cc, *cflags, "-c", rel, "-o", str(obj)], cwd=root, env=env,
-                              capture_output=True, text=True)
+        with lock:
+            if stopped.is_set():
+                raise ToolchainError("build stopped")
+            proc = subprocess.Popen([cc, *cflags, "-c", rel, "-o", str(obj)], cwd=root,
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, start_new_session=True)  # killpg: cc1, as
+            running.add(proc)
+        try:
+            out, err = proc.communicate()
+        finally:
+            with lock:
+                running.discard(proc)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+    try:
         results = list(pool.map(compile_unit, units))
+    except BaseException:
+        with lock:
+            stopped.set()
+            for proc in running:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     for (root, rel, _), proc in zip(units, results):
         log.append(f"$ (cd {root}) {' '.join(proc.args)}\n{proc.stdout}{proc.stderr}")
     _write_log(out_dir, log)

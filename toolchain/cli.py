@@ -1,6 +1,7 @@
 """The `edgec` command. The only place that reads argv, prints, and chooses exit codes."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no
     click.echo(format_summary(result.report))
     written = sorted(p.name + ("/" if p.is_dir() else "") for p in result.out_dir.iterdir()
                      if p.name in ("src", "report.json", "report.md", "report.html",
-                                   "model.int8.onnx", "firmware.elf", "model.json"))
+                                   "model.int8.onnx", "firmware.elf", "model.json",
+                                   "golden.npz"))
     click.echo(f"wrote {result.out_dir}/: {', '.join(written)}")
 
 
@@ -104,6 +106,50 @@ def run_cmd(out_dir, input_path, output_path, profile, timeout):
         click.echo(f"wrote {output_path} {tuple(res.y.shape)} {res.y.dtype}")
 
 
+@cli.command("test")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--inputs", "-i", "inputs_path", required=True, type=click.Path(path_type=Path),
+              help=".npz with x (N samples, source layout, float or int8) and optional labels "
+                   "y; or an .npy of x.")
+@click.option("--expect", type=click.Path(path_type=Path),
+              help="Expected outputs (.npz: y_ref or its first array; or .npy). Default: "
+                   "edgec's golden model on the same inputs.")
+@click.option("--atol", type=float, help="Tolerance for float --expect values (default: one "
+                                         "output quantization step; 0 for int8 values).")
+@click.option("--budget-file", type=click.Path(path_type=Path),
+              help="TOML of limits: arena_bytes, sram_bytes, stack_bytes, flash_bytes, "
+                   "instructions, latency_ms, accuracy ...")
+@click.option("--baseline", type=click.Path(path_type=Path),
+              help="An earlier report.json (or 'edgec test --json' file) to compare with.")
+@click.option("--max-regress", default="1%", show_default=True,
+              help="With --baseline: how much worse a figure may get, e.g. 2% (instruction "
+                   "counts move by a few ticks with the inputs: keep some margin).")
+@click.option("--junit", type=click.Path(path_type=Path), help="Write JUnit XML here.")
+@click.option("--summary-md", type=click.Path(path_type=Path),
+              help="Write a Markdown summary (for a pull-request comment) here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path),
+              help="Write the figures and verdicts as JSON (a later run's --baseline).")
+@click.option("--timeout", default=1800.0, show_default=True,
+              help="Emulator time limit for the whole batch, seconds.")
+def test_cmd(out_dir, inputs_path, expect, atol, budget_file, baseline, max_regress, junit,
+             summary_md, json_path, timeout):
+    """Run a compiled model on the emulator for every input and check it (exit 0 pass,
+    1 a check failed, 2 bad usage or input)."""
+    from . import citest
+    x, y = citest.load_cases(inputs_path)
+    result = citest.run_checks(
+        out_dir, x, labels=y,
+        expect=citest.load_expect(expect) if expect is not None else None,
+        budgets=citest.load_budgets(budget_file) if budget_file is not None else None,
+        baseline=citest.load_baseline(baseline) if baseline is not None else None,
+        max_regress=citest.parse_margin(max_regress), atol=atol, timeout_s=timeout)
+    click.echo(citest.format_table(result))
+    citest.write_outputs(result, junit=junit, summary_md=summary_md, json_path=json_path)
+    if not result.passed:
+        from .errors import CheckError
+        raise CheckError(citest.failure_line(result))
+
+
 @cli.command("targets")
 def targets_cmd():
     """List the shipped target boards and their budgets."""
@@ -128,9 +174,107 @@ def report_cmd(out_dir):
     click.echo(format_summary(json.loads(path.read_text())))
 
 
+@cli.command("nas")
+@click.option("--target", "-t", default="stm32f746", show_default=True,
+              help="Board name (see 'edgec targets') or a path to a board .toml.")
+@click.option("--data", "train", required=True, type=click.Path(path_type=Path),
+              help="Training data: .npz with x (N, C, H, W) float32 and y (N,) labels.")
+@click.option("--val", required=True, type=click.Path(path_type=Path),
+              help="Validation data, same format; only the final model is scored on it.")
+@click.option("--budget-sram", default=None, help="SRAM budget, e.g. 64KB (default: the board's).")
+@click.option("--budget-flash", default=None,
+              help="Flash budget, e.g. 256KB (default: the board's).")
+@click.option("--time", "time_limit", default="10m", show_default=True,
+              help="Wall time for the whole run, e.g. 10m, 90s, 1h.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("nas"),
+              show_default=True, help="Output directory.")
+@click.option("--space", "space_file", type=click.Path(path_type=Path),
+              help="Search space file (.yaml/.json); default: a MobileNetV2-style space sized "
+                   "for the data.")
+@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same search.")
+@click.option("--resume", is_flag=True, help="Continue the search in OUT (candidates.jsonl).")
+@click.option("--executor", type=click.Choice(["local", "ray", "inline"]), default="local",
+              show_default=True, help="local: worker processes; ray: a Ray cluster "
+                                      "(RAY_ADDRESS, else a local instance); inline: this process.")
+@click.option("--workers", type=click.IntRange(min=1), help="Parallel tasks (default: CPUs).")
+@click.option("--max-candidates", type=click.IntRange(min=1),
+              help="Stop the search after measuring this many candidates.")
+@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed",
+              show_default=True, help="As for 'edgec compile': measure with these kernels.")
+@click.option("--short-epochs", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Epochs of the short training that ranks candidates (0: proxy only).")
+@click.option("--final-epochs", default=60, show_default=True, type=click.IntRange(min=1),
+              help="Epochs of the finalists' training at most (the time limit may cut it).")
+@click.option("--no-verify", is_flag=True,
+              help="Do not build and emulate the winner with 'edgec compile'.")
+def nas_cmd(target, train, val, budget_sram, budget_flash, time_limit, out_dir, space_file,
+            seed, resume, executor, workers, max_candidates, optimize, short_epochs,
+            final_epochs, no_verify):
+    """Search a network that fits the board's SRAM and flash budgets (measured by edgec)."""
+    import os
+
+    from .nas import NasOptions, run_nas
+    opts = NasOptions(train=train, val=val, out_dir=out_dir, target=target,
+                      budget_sram=_size(budget_sram, "--budget-sram"),
+                      budget_flash=_size(budget_flash, "--budget-flash"),
+                      time_limit=_duration(time_limit), space_file=space_file, seed=seed,
+                      resume=resume, executor=executor, workers=workers,
+                      ray_address=os.environ.get("RAY_ADDRESS"), optimize=optimize,
+                      max_candidates=max_candidates, short_epochs=short_epochs,
+                      final_epochs=final_epochs, verify=not no_verify)
+    summary = run_nas(opts)  # Ctrl-C: NasInterrupted, exit code 130, progress kept
+    for w in summary["warnings"]:
+        click.echo(f"edgec: warning: {w}", err=True)
+    b = summary["best"]
+    click.echo(f"best: {b['short']}  int8 val accuracy {b['val_acc_int8']:.4f}  "
+               f"arena {b['arena']} B  SRAM ~{b['sram']} B  flash ~{b['flash']} B  "
+               f"MACs {b['macs']:,}  input {'x'.join(map(str, b['input_shape']))}")
+    click.echo(f"{summary['candidates']} candidates measured, {summary['fit']} fit, "
+               f"{summary['trained']} trained in {summary['wall_seconds']} s")
+    v = summary.get("verify") or {}
+    if "fits" in v:
+        click.echo(f"edgec compile: SRAM {v['sram']} B, flash {v['flash']} B "
+                   f"({'within' if v['fits'] else 'OVER'} the budgets), emulator check "
+                   f"{v['check_mismatches']} mismatches")
+    click.echo(f"wrote {out_dir}/: {', '.join(summary['outputs'])}")
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2,
+               "MIB": 1024 ** 2}
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _size(text: str | None, option: str) -> int | None:
+    """'64KB', '1MB', '512K', '65536' -> bytes (KB = 1024 B, as the board files count)."""
+    if text is None:
+        return None
+    import re
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = m.group(2).upper() if m else None
+    if m is None or unit not in _SIZE_UNITS or float(m.group(1)) <= 0:
+        raise click.BadParameter(f"'{text}' is not a size like 64KB, 1MB or 65536",
+                                 param_hint=option)
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def _duration(text: str) -> float:
+    """'10m', '90s', '1h30m', '45' (seconds) -> seconds."""
+    import re
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms]?)", text.strip().lower())
+    joined = "".join(f"{n}{u}" for n, u in parts)
+    if not parts or joined != re.sub(r"\s+", "", text.strip().lower()):
+        raise click.BadParameter(f"'{text}' is not a duration like 10m, 90s or 1h30m",
+                                 param_hint="--time")
+    seconds = sum(float(n) * _TIME_UNITS[u or "s"] for n, u in parts)
+    if seconds <= 0:
+        raise click.BadParameter(f"'{text}' is not a positive duration", param_hint="--time")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: EdgecError -> one line on stderr and its exit code; never a traceback."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    previous = _terminate_as_interrupt()
     try:
         cli.main(args=argv, prog_name="edgec", standalone_mode=False)
         return 0
@@ -153,6 +297,20 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"edgec: internal error: {type(e).__name__}: {e} "
                    f"(rerun with --debug for the traceback and report it)", err=True)
         return 70
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (a CI job cancelled, `kill`) cleans up like Ctrl-C: no staging directory, no
+    emulator left running. Returns the previous handler (None off the main thread)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        return None
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ def run_float(graph: Graph, inputs: dict[str, np.ndarray], *, fake_quant: bool =
         if name not in inputs:
             raise EdgecError(f"run_float: missing input '{name}'")
         t = graph.tensors[name]
-        x = np.asarray(inputs[name], np.float64).reshape(t.shape)
+        x = np.asarray(inputs[name], np.float64)
+        if x.size != int(np.prod(t.shape, dtype=np.int64)):
+            raise EdgecError(f"input '{name}' of shape {list(t.shape)} cannot take "
+                             f"{list(x.shape)} values (edgec runs one sample at a time)")
+        x = x.reshape(t.shape)
         values[name] = _fake_quant(x, t) if fake_quant else x
     for node in graph.nodes:
         args = [None if n == "" else values[n] if n in values else _const(graph.tensors[n])
@@ -47,6 +51,9 @@ def run_float(graph: Graph, inputs: dict[str, np.ndarray], *, fake_quant: bool =
         y = kernel(node.attrs, *args)
         y = _clamp(y, node.attrs.get("act_min"), node.attrs.get("act_max"))  # fused activation
         out = graph.tensors[node.outputs[0]]
+        if y.size != int(np.prod(out.shape, dtype=np.int64)):
+            raise EdgecError(f"node '{node.name}' ({node.op}) computes shape {list(y.shape)} "
+                             f"but its output '{out.name}' is declared {list(out.shape)}")
         y = y.reshape(out.shape)
         # a quantize op rounds to its output's grid in either mode (values stay real here)
         rounds = fake_quant or node.op == "quantize"
@@ -194,6 +201,26 @@ def _resize_nearest(a, x):
     return x[:, ys][:, :, xs]
 
 
+def _batch_matmul(a, x, y):
+    x = np.swapaxes(x, -1, -2) if a.get("adj_x") else x
+    y = np.swapaxes(y, -1, -2) if a.get("adj_y") else y
+    return x @ y
+
+
+def _gelu(a, x):
+    if a.get("approximate"):
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+    from scipy.special import erf
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def _layer_norm(a, x, gamma, beta):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    eps = a.get("epsilon")
+    return (x - mean) / np.sqrt(var + (1e-5 if eps is None else eps)) * gamma + beta
+
+
 def _batch_norm(a, x, scale, bias, mean, var):
     return (x - mean) / np.sqrt(var + a["epsilon"]) * scale + bias
 
@@ -221,6 +248,10 @@ _KERNELS = {
     "strided_slice": _strided_slice,
     "resize_nearest": _resize_nearest,
     "batch_norm": _batch_norm,
+    "batch_matmul": _batch_matmul,
+    "gelu": _gelu,
+    "layer_norm": _layer_norm,
+    "constant": lambda a, c: c,
     "identity": lambda a, x: x,
     # Boundaries of an imported int8 model; this executor works on real values, so both pass
     # them through (run_float rounds a quantize op's output to its grid).

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import golden_transformer as _golden_transformer
 from . import quant_math as qm
 from .errors import EdgecError
 from .lower.opt_layout import REFERENCE_OF
@@ -357,6 +358,10 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_concat_s8": concat_s8,
     "edgec_resize_nearest_s8": resize_nearest_s8,
 }
+
+
+# Transformer ops (toolchain/golden_transformer.py)
+KERNELS.update(_golden_transformer.kernels(add_s8, mul_s8))
 
 
 def _via_reference(reference: str, to_reference) -> KernelFn:

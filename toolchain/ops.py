@@ -38,7 +38,8 @@ OPS: dict[str, OpSpec] = {
     "add": OpSpec(("a", "b"), ("act_min", "act_max"),
                   "elementwise, NumPy/TFLite broadcasting (ranks right-aligned, up to 4-D)"),
     "mul": OpSpec(("a", "b"), ("act_min", "act_max"),
-                  "elementwise product, NumPy/TFLite broadcasting (as add)"),
+                  "elementwise product, NumPy/TFLite broadcasting (as add); add and mul "
+                  "take one constant operand (int8, per tensor: TFLite's quantized constant)"),
     "max_pool2d": OpSpec(("x",), ("kernel", "strides", "pads", "act_min", "act_max"),
                          "kernel (kh, kw); padding never wins the max"),
     "avg_pool2d": OpSpec(("x",), ("kernel", "strides", "pads", "act_min", "act_max"),
@@ -52,6 +53,19 @@ OPS: dict[str, OpSpec] = {
     "tanh": OpSpec(("x",), (), "tanh(x); int8 output scale 1/128, zp 0"),
     "hard_swish": OpSpec(("x",), (), "x * relu6(x + 3) / 6"),
     "leaky_relu": OpSpec(("x",), ("alpha",), "x if x >= 0 else alpha * x"),
+    # Transformer ops (toolchain/lower/{batch_matmul,gelu,layer_norm,constant}.py):
+    "batch_matmul": OpSpec(("a", "b"), ("adj_x", "adj_y"),
+                           "a [..., M, K] (adj_x: stored [..., K, M]) times b [..., K, N] "
+                           "(adj_y: stored [..., N, K]) -> [..., M, N]; both activations; "
+                           "batch dims broadcast (NumPy), ranks 2..5 (TFLite BATCH_MATMUL)"),
+    "gelu": OpSpec(("x",), ("approximate",),
+                   "x * Phi(x) (approximate: the tanh form); int8 via a 256-entry table"),
+    "layer_norm": OpSpec(("x", "gamma", "beta"), ("epsilon",),
+                         "over the last axis: (x - mean) / sqrt(var + epsilon) * gamma + beta; "
+                         "gamma, beta [C] float32 constants (folded into the int8 kernel)"),
+    "constant": OpSpec(("value",), (),
+                       "materializes a constant tensor as an activation (e.g. a class token "
+                       "concatenated to activations); value: the constant input"),
     # Data movement (toolchain/lower/data_movement.py); axes index the IR (NHWC) shapes:
     "pad": OpSpec(("x",), ("paddings", "value"),
                   "paddings ((before, after) per axis); value: the padding in real units "
@@ -79,4 +93,4 @@ OPS: dict[str, OpSpec] = {
 
 
 def supported_list() -> str:
-    return ", ".join(sorted(k for k in OPS if k not in ("batch_norm", "identity")))
+    return ", ".join(sorted(k for k in OPS if k not in ("batch_norm", "identity", "constant")))

@@ -12,11 +12,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 
 from .. import __version__
-from . import calibdata, check, emulator, report, source as sources, target as targets
+from . import calibdata, check, emulator, golden_io, report, source as sources, target as targets
 from .build import build_firmware
 from .errors import BudgetError
+from .ir import verify
 from .lower import lower
 from .lower.select import select_kernels
 from .options import CompileOptions
@@ -36,6 +38,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
     target = targets.load_target(opts.target)  # fail on a bad target before any heavy work
     with staging_dir(opts.out_dir) as tmp:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
+        check_sizes(source.graph, target)                          # hopeless sizes: fail now
         if source.quantized:                                       # int8 .tflite: keep its numbers
             qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
             samples, calib_info = calibdata.load_optional(opts, source)
@@ -44,11 +47,13 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
             qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
+        verify(qgraph)                                             # IR and quantization sane
         program = lower(qgraph)                                    # op -> kernel call + constants
         program = select_kernels(program, target, opts.optimize)   # best exact kernel per layer
         plan = plan_memory(program)                                # lifetimes -> arena offsets
         check_budgets(program, plan, target)                       # fail early, with the figures
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
+        golden_io.save_program(program, tmp / golden_io.FILE_NAME)  # for `edgec test`
         io = check.io_spec(qgraph)
         (tmp / "model.json").write_text(json.dumps(
             {"target": target.name, "io": io, "edgec": __version__}, indent=2) + "\n")
@@ -72,6 +77,21 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         if verdict is not None and verdict["mismatches"]:
             raise check.mismatch_error(verdict)
     return CompileResult(opts.out_dir, rep)
+
+
+def check_sizes(graph, target) -> None:
+    """Before calibrating: every tensor, at one byte a value once int8, must fit in the
+    board's SRAM (activations) or flash (constants); a corrupt file can declare any size."""
+    verify(graph)
+    for name, t in graph.tensors.items():
+        values = int(np.prod(t.shape, dtype=object))
+        if t.is_const and values > target.flash_bytes:
+            raise BudgetError(f"weights '{name}' of shape {list(t.shape)} need {values} B as "
+                              f"int8 but {target.name} has {target.flash_bytes} B of flash")
+        if not t.is_const and values > target.sram_bytes:
+            raise BudgetError(f"tensor '{name}' of shape {list(t.shape)} needs {values} B of "
+                              f"arena as int8 but {target.name} has {target.sram_bytes} B of "
+                              f"SRAM")
 
 
 def check_budgets(program, plan, target) -> None:

@@ -23,8 +23,15 @@ import math
 
 import numpy as np
 
+from .errors import EdgecError
+
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
+
+
+class ScaleError(EdgecError, ValueError):
+    """A real multiplier (a ratio of scales) the int8 arithmetic cannot represent. A
+    ValueError for the callers that add the node's name; an EdgecError if none does."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -50,7 +57,7 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     """
     m = float(real_multiplier)
     if m < 0 or not math.isfinite(m):
-        raise ValueError(f"multiplier must be finite and >= 0, got {m}")
+        raise ScaleError(f"multiplier must be finite and >= 0, got {m}")
     if m == 0.0:
         return 0, 0
     q, shift = math.frexp(m)
@@ -67,7 +74,7 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
 def quantize_multiplier_smaller_than_one(real_multiplier: float) -> tuple[int, int]:
     """QuantizeMultiplierSmallerThanOneExp: requires 0 < m < 1 (shift <= 0)."""
     if not 0.0 < real_multiplier < 1.0:
-        raise ValueError(f"multiplier must be in (0, 1), got {real_multiplier}")
+        raise ScaleError(f"multiplier must be in (0, 1), got {real_multiplier}")
     q, shift = quantize_multiplier(real_multiplier)
     assert shift <= 0
     return q, shift
@@ -83,7 +90,10 @@ def activation_range(act_min: float | None, act_max: float | None, scale: float,
     s = np.float32(scale)
 
     def quantize(f: float) -> int:
-        return int(zero_point) + tflite_round(float(np.float32(f) / s))
+        with np.errstate(over="ignore"):
+            r = float(np.float32(f) / s)
+        # a bound beyond int32 (a huge clamp over a tiny scale) is outside [qmin, qmax] anyway
+        return int(zero_point) + tflite_round(min(max(r, -2.0 ** 31), 2.0 ** 31))
 
     lo = qmin if act_min is None else max(qmin, quantize(act_min))
     hi = qmax if act_max is None else min(qmax, quantize(act_max))
@@ -106,7 +116,7 @@ def softmax_input_scaling(beta: float, input_scale: float,
     real = min(f32(beta) * f32(input_scale) * float(1 << (31 - input_integer_bits)),
                float((1 << 31) - 1))
     if not real > 1.0:
-        raise ValueError(f"softmax beta * input_scale too small ({real / (1 << 26)})")
+        raise ScaleError(f"softmax beta * input_scale too small ({real / (1 << 26)})")
     mult, left_shift = quantize_multiplier(real)
     assert left_shift >= 0
     # CalculateInputRadius(input_integer_bits, left_shift, total_signed_bits=31)

@@ -35,12 +35,23 @@ class Source:
         """The float source model on each of xs (N, *input without batch; source layout)."""
         if self.onnx is not None:
             import onnxruntime as ort
-            sess = ort.InferenceSession(self.onnx.SerializeToString(),
-                                        providers=["CPUExecutionProvider"])
-            name = sess.get_inputs()[0].name
-            return [sess.run(None, {name: x[None]})[0][0] for x in xs]
+            try:
+                sess = ort.InferenceSession(self.onnx.SerializeToString(),
+                                            providers=["CPUExecutionProvider"])
+                name = sess.get_inputs()[0].name
+                return [sess.run(None, {name: x[None]})[0][0] for x in xs]
+            except Exception as e:  # onnxruntime's own exception types
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise EdgecError(f"onnxruntime cannot run the float model: {first[:300]}") \
+                    from None
         from .litert_ref import run_litert
-        return list(run_litert(self.tflite, [xs])[0])
+        try:
+            return list(run_litert(self.tflite, [xs])[0])
+        except EdgecError:
+            raise
+        except Exception as e:  # LiteRT's own errors (RuntimeError, bad names...)
+            raise EdgecError(f"LiteRT cannot run the float model: {type(e).__name__}: "
+                             f"{str(e).strip()[:300]}") from None
 
 
 def load_source(opts: CompileOptions) -> Source:
@@ -58,11 +69,11 @@ def load_source(opts: CompileOptions) -> Source:
         from .frontend.tflite import load_tflite
         graph = load_tflite(path, io=opts.io)
         graph.meta.setdefault("source", str(path))
-        shape = tuple(graph.tensors[graph.inputs[0]].shape)
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise EdgecError(f"'{path}' has {len(graph.inputs)} inputs and "
                              f"{len(graph.outputs)} outputs; edgec compiles single-input, "
                              f"single-output models for now")
+        shape = tuple(graph.tensors[graph.inputs[0]].shape)
         return Source(onnx=None, graph=graph, input_shape=shape, tflite=path)
     else:
         raise EdgecError(f"'{path}': unknown model format '{suffix}'; accepted: {FORMATS}")
@@ -74,10 +85,16 @@ def load_source(opts: CompileOptions) -> Source:
 
 def _read_onnx(path: Path) -> onnx.ModelProto:
     try:
-        return onnx.load(str(path))
+        model = onnx.load(str(path))
     except Exception as e:  # protobuf raises several types for damaged files
         raise EdgecError(f"'{path}' is not a readable ONNX file ({type(e).__name__}); "
                          f"re-export it with torch.onnx.export or check the download") from None
+    try:  # a damaged file can still parse: the checker catches what onnxruntime would refuse
+        onnx.checker.check_model(model)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EdgecError(f"'{path}' is not a valid ONNX model: {first}") from None
+    return model
 
 
 def _shape_from_calib(calib: Path | None) -> tuple[int, ...] | None:

@@ -25,6 +25,8 @@
  *                         int8_t *out0[, int8_t *scratch]);
  * N-ary kernels (edgec_concat_s8) take their inputs as one array instead:
  *     edgec_status kernel(const params *p, const int8_t *const *inputs, int8_t *out0);
+ * Kernels with no activation input (edgec_constant_s8) take only the output:
+ *     edgec_status kernel(const params *p, int8_t *out0);
  * Kernels return EDGEC_OK, or EDGEC_ERR_ARG when a precondition fails (nothing written
  * in that case unless stated). Output buffers must not overlap the inputs unless stated.
  */
@@ -210,6 +212,34 @@ typedef struct {
 edgec_status edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b,
                           int8_t *out);
 
+/** Parameters of edgec_add_const_s8: edgec_add_params with input 2 a constant table. */
+typedef struct {
+    edgec_dims output;
+    edgec_dims input1_stride;   /**< of the activation */
+    edgec_dims input2_stride;   /**< of the constant */
+    int32_t left_shift;
+    int32_t input1_offset;
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    const int8_t *constant;     /**< input 2, int8 per-tensor quantized (in flash) */
+} edgec_add_const_params;
+
+/**
+ * a + constant: edgec_add_s8 with b = p->constant (TFLite ADD with a constant input, e.g. a
+ * positional embedding). ADD is symmetric, so a constant first operand is passed as input 2
+ * too. In-place use (out == a) is allowed when a has the output's shape.
+ */
+edgec_status edgec_add_const_s8(const edgec_add_const_params *p, const int8_t *a,
+                                int8_t *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* MUL                                                                                   */
 /* ------------------------------------------------------------------------------------ */
@@ -238,6 +268,28 @@ typedef struct {
  */
 edgec_status edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b,
                           int8_t *out);
+
+/** Parameters of edgec_mul_const_s8: edgec_mul_params with input 2 a constant table. */
+typedef struct {
+    edgec_dims output;
+    edgec_dims input1_stride;   /**< of the activation */
+    edgec_dims input2_stride;   /**< of the constant */
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    const int8_t *constant;     /**< input 2, int8 per-tensor quantized (in flash) */
+} edgec_mul_const_params;
+
+/**
+ * a * constant: edgec_mul_s8 with b = p->constant (TFLite MUL with a constant input, e.g.
+ * attention's 1 / sqrt(d)). In-place use (out == a) is allowed when a has the output's shape.
+ */
+edgec_status edgec_mul_const_s8(const edgec_mul_const_params *p, const int8_t *a,
+                                int8_t *out);
 
 /* ------------------------------------------------------------------------------------ */
 /* MAX_POOL_2D / AVERAGE_POOL_2D                                                         */
@@ -529,6 +581,77 @@ typedef struct {
  */
 edgec_status edgec_resize_nearest_s8(const edgec_resize_nearest_params *p, const int8_t *in,
                                      int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Transformer ops: BATCH_MATMUL, LAYER_NORM, and a constant copied into the arena       */
+/* (GELU is edgec_lut_s8 with a table of TFLite's GELU)                                   */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_batch_matmul_s8 (TFLite BATCH_MATMUL, int8 x int8). Operands are
+ * addressed through strides, in elements, so adj_x / adj_y and broadcasting of the batch
+ * dims cost no copy. */
+typedef struct {
+    int32_t batch[3];           /**< output batch dims (broadcast), leading 1s */
+    int32_t lhs_batch_stride[3]; /**< lhs step per batch index, 0 on a broadcast dim */
+    int32_t rhs_batch_stride[3]; /**< rhs step per batch index, 0 on a broadcast dim */
+    int32_t rows;               /**< M: output rows */
+    int32_t cols;               /**< N: output columns */
+    int32_t depth;              /**< K: accumulation depth, <= 33025 (int32 bound) */
+    int32_t lhs_row_stride;     /**< lhs step from row m to m + 1 (K, or 1 with adj_x) */
+    int32_t lhs_depth_stride;   /**< lhs step from k to k + 1 (1, or M with adj_x) */
+    int32_t rhs_depth_stride;   /**< rhs step from k to k + 1 (N, or 1 with adj_y) */
+    int32_t rhs_col_stride;     /**< rhs step from column n to n + 1 (1, or K with adj_y) */
+    int32_t lhs_offset;         /**< -lhs zero point, [-127, 128] */
+    int32_t rhs_offset;         /**< -rhs zero point */
+    int32_t output_offset;      /**< output zero point */
+    int32_t output_multiplier;  /**< s_lhs * s_rhs / s_out (float32 product), Q31 */
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+} edgec_batch_matmul_params;
+
+/**
+ * out[b, m, n] = clamp(output_offset + MBQM(sum_k (lhs[b, m, k] + lhs_offset) *
+ * (rhs[b, k, n] + rhs_offset), output_multiplier, output_shift), act_min, act_max), the
+ * output [batch..., M, N] in C order. Each product is at most 255 * 255 in magnitude.
+ *
+ * @param[in]  p    parameters
+ * @param[in]  lhs  left operand (layout by the strides)
+ * @param[in]  rhs  right operand (layout by the strides)
+ * @param[out] out  [batch[0], batch[1], batch[2], M, N]
+ */
+edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int8_t *lhs,
+                                   const int8_t *rhs, int8_t *out);
+
+/** Parameters of edgec_layer_norm_s8 (edgec's integer LayerNorm, see layer_norm_s8.c). */
+typedef struct {
+    int32_t rows;               /**< product of all but the last dimension */
+    int32_t depth;              /**< C: the normalized (last) axis, 1..8192 */
+    int32_t variance_shift;     /**< p in [-15, 8]: C^2 var(x) is scaled by 4^p */
+    int32_t epsilon;            /**< round(C^2 eps / s_in^2 * 4^p), >= 0 */
+    int32_t output_shift;       /**< G in [0, 30]: gamma and beta carry G fractional bits */
+    int32_t output_offset;      /**< output zero point */
+    const int32_t *gamma;       /**< [C] round(gamma_c / s_out * 2^G) */
+    const int32_t *beta;        /**< [C] round(beta_c / s_out * 2^G) */
+} edgec_layer_norm_params;
+
+/**
+ * y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis of int8 rows, in integer
+ * arithmetic only: int32 sums, the variance in int64, a fixed-point inverse square root
+ * (TFLite's GetInvSqrtQuantizedMultiplierExp), gamma and the output scale folded into a
+ * per-channel multiplier. In-place use (out == in) is allowed.
+ */
+edgec_status edgec_layer_norm_s8(const edgec_layer_norm_params *p, const int8_t *in,
+                                 int8_t *out);
+
+/** Parameters of edgec_constant_s8. */
+typedef struct {
+    int32_t size;               /**< number of elements */
+    const int8_t *data;         /**< [size] the quantized constant (in flash) */
+} edgec_constant_params;
+
+/** out[i] = data[i]: a constant made an arena tensor (takes no input). */
+edgec_status edgec_constant_s8(const edgec_constant_params *p, int8_t *out);
 
 #ifdef __cplusplus
 }

@@ -24,8 +24,9 @@ from onnx import helper, numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
 from ..errors import EdgecError, UnsupportedOpError
-from ..ir import Graph, Node, Tensor
+from ..ir import MAX_TENSOR_BYTES, Graph, Node, Tensor
 from ..ops import supported_list
+from .onnx_transformer import Permuted, TransformerOps, fuse_gelu
 
 MIN_OPSET, MAX_OPSET = 13, 21
 NHWC, PLAIN = "nhwc", "plain"
@@ -41,9 +42,14 @@ class Flat:
 def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input."""
     proto, source = _read(model)
-    proto = _normalize(proto, source)
-    proto = _fold_constants(proto, source)
-    return _Importer(proto, source).run()
+    try:
+        proto = _normalize(proto, source)
+        proto = _fold_constants(proto, source)
+        proto = fuse_gelu(proto)  # the exporters' GELU decompositions (erf, tanh) -> one Gelu
+        return _Importer(proto, source).run()
+    except UnicodeDecodeError as e:  # protobuf strings (names) that are not UTF-8
+        raise EdgecError(f"{source}: the model holds names that are not UTF-8 text "
+                         f"({e.reason}); the file is corrupt") from None
 
 
 # --- 1. read and normalize ------------------------------------------------------------------
@@ -105,7 +111,29 @@ def _normalize(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
     return _infer(proto, source)
 
 
+# Constant inputs ONNX's C++ shape inference computes shapes from, and may abort on (an
+# assertion, not an exception) when they are absurd: checked before it runs.
+_SHAPE_INPUTS = {"Resize": {2: "scales", 3: "sizes"}, "Upsample": {1: "scales"}}
+
+
+def _check_shape_inputs(proto: onnx.ModelProto, source: str) -> None:
+    g = proto.graph
+    values = {i.name: i for i in g.initializer}
+    values.update({n.output[0]: a.t for n in g.node if n.op_type == "Constant" and n.output
+                   for a in n.attribute if a.name == "value"})
+    for node in g.node:
+        for k, role in _SHAPE_INPUTS.get(node.op_type, {}).items():
+            if k < len(node.input) and node.input[k] in values:
+                arr = _to_array(values[node.input[k]], source)
+                if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or \
+                        np.any(arr <= 0) or np.any(arr > 1 << 20):
+                    raise EdgecError(f"{source}: {node.op_type} node '{node.name}': {role} "
+                                     f"{np.ravel(arr)[:8].tolist()} must be finite, positive "
+                                     f"numbers")
+
+
 def _infer(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    _check_shape_inputs(proto, source)
     try:
         return shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     except Exception as e:
@@ -124,10 +152,19 @@ def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _to_array(init: onnx.TensorProto, source: str) -> np.ndarray:
+    """An initializer's values; EdgecError for an unknown type or a size that does not fit."""
+    try:
+        return numpy_helper.to_array(init)
+    except Exception as e:  # KeyError (data type), ValueError (raw_data size) ...
+        raise EdgecError(f"{source}: initializer '{init.name}' cannot be read "
+                         f"({type(e).__name__}: {str(e)[:120]})") from None
+
+
 def _fold_constants(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
     """Evaluate every node whose inputs are all known (Shape reads the inferred static shape)."""
     g = proto.graph
-    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    consts = {i.name: _to_array(i, source) for i in g.initializer}
     shapes = _static_shapes(proto)
     opsets = {o.domain or "": o.version for o in proto.opset_import}
     kept = []
@@ -202,13 +239,18 @@ def _onnx_resize_indices(in_size: int, out_size: int, scale: float, mode: str,
     return np.clip(rounded, 0, in_size - 1).astype(np.int64)
 
 
-class _Importer:
+class _Importer(TransformerOps):
     """Walks the folded ONNX graph once, appending IR tensors and nodes."""
 
     def __init__(self, proto: onnx.ModelProto, source: str):
         self.proto, self.source, self.g = proto, source, proto.graph
-        self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
+        self.consts = {i.name: _to_array(i, source) for i in self.g.initializer}
         self.shapes = _static_shapes(proto)  # ONNX (source layout) shapes
+        for name, shape in self.shapes.items():  # before any op sizes a table from them
+            if any(d <= 0 for d in shape) or \
+                    int(np.prod(shape, dtype=object)) * 4 > MAX_TENSOR_BYTES:
+                raise EdgecError(f"{source}: tensor '{name}' has shape {list(shape)}; edgec "
+                                 f"needs static, positive dimensions that fit a microcontroller")
         self.kind: dict[str, object] = {}  # NHWC | PLAIN | Flat
         self.tensors: dict[str, Tensor] = {}
         self.nodes: list[Node] = []
@@ -238,6 +280,8 @@ class _Importer:
                     f"'{node.name or idx}'); supported: {supported_list()}")
             handler(node, self._node_name(node, idx))
         for vi in self.g.output:
+            if vi.name not in self.kind:
+                raise EdgecError(f"{self.source}: graph output '{vi.name}' is never computed")
             if isinstance(self.kind.get(vi.name), Flat):
                 raise UnsupportedOpError(
                     f"{self.source}: graph output '{vi.name}' is a flattened NCHW feature map; "
@@ -264,6 +308,8 @@ class _Importer:
 
     def _activation(self, name, onnx_shape, kind) -> str:
         shape = _nchw_to_nhwc(onnx_shape) if kind == NHWC else tuple(onnx_shape)
+        if isinstance(kind, Permuted):
+            shape = tuple(onnx_shape[a] for a in kind.axes)
         self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), "float32")
         self.kind[name] = kind
         return name
@@ -308,6 +354,10 @@ class _Importer:
         if isinstance(kind, Flat) and Flat not in allow:
             raise self._fail(node, name, f"input '{x}' is a flattened NCHW feature map",
                              "edgec supports flattening only in front of a Linear/Gemm layer")
+        if isinstance(kind, Permuted) and Permuted not in allow:
+            raise self._fail(node, name, f"input '{x}' is an NCHW map reshaped to "
+                             f"{list(self.shapes[x])}",
+                             "edgec supports this reshape only before a Transpose (ViT tokens)")
         if kind in (NHWC, PLAIN) and kind not in allow:
             raise self._fail(node, name, f"input '{x}' has rank {len(self.shapes[x])}",
                              "expected a 4D NCHW tensor" if NHWC in allow else
@@ -322,7 +372,7 @@ class _Importer:
         a = _attrs(node)
         strides = tuple(a.get("strides", (1, 1)))
         auto_pad = a.get("auto_pad", b"NOTSET")
-        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        auto_pad = auto_pad.decode("utf-8", "replace") if isinstance(auto_pad, bytes) else auto_pad
         if auto_pad in ("NOTSET", ""):
             pads = tuple(a.get("pads", (0, 0, 0, 0)))
         elif auto_pad == "VALID":
@@ -349,6 +399,12 @@ class _Importer:
         if w.ndim != 4:
             raise self._fail(node, name, f"{w.ndim - 2}D convolution", "only 2D Conv is supported")
         c_in, c_out, group = self.shapes[x][1], w.shape[0], int(a.get("group", 1))
+        if group < 1 or c_in % group or w.shape[1] != c_in // group:
+            raise self._fail(node, name, f"weight shape {list(w.shape)} does not fit {c_in} "
+                             f"input channels in {group} group(s)")
+        if b is not None and np.size(b) != c_out:
+            raise self._fail(node, name, f"bias has {np.size(b)} values for {c_out} output "
+                             f"channels")
         dilations = tuple(int(d) for d in a.get("dilations", (1, 1)))
         strides, pads = self._window(node, name, w.shape[2:], dilations)
         bias = self._const(node.input[2], b) if b is not None else ""
@@ -395,6 +451,8 @@ class _Importer:
         self._emit(name, "fully_connected", [x, wt, bias], [y], act_min=None, act_max=None)
 
     def _op_MatMul(self, node, name):
+        if node.input[1] not in self.consts:
+            return self.matmul_activations(node, name)  # attention: q @ k^T, probs @ v
         x = self._act_in(node, name, 0, allow=(PLAIN, Flat))
         w = self._const_in(node, name, 1, "B (weight)")
         if w.ndim != 2:
@@ -422,8 +480,14 @@ class _Importer:
                              "only 4D (NCHW) and 2D inputs are supported")
         if len(node.output) > 1 and any(node.output[1:]):
             raise self._fail(node, name, "training-mode BatchNorm", "export the model in eval mode")
-        params = [self._const(node.input[i], self._const_in(node, name, i, role))
+        channels = self.shapes[x][1]
+        values = [self._const_in(node, name, i, role)
                   for i, role in enumerate(["x", "scale", "bias", "mean", "var"]) if i > 0]
+        for role, v in zip(["scale", "bias", "mean", "var"], values):
+            if v is None or np.size(v) != channels:
+                raise self._fail(node, name, f"{role} has {np.size(v) if v is not None else 0}"
+                                 f" values for {channels} channels")
+        params = [self._const(node.input[i + 1], v) for i, v in enumerate(values)]
         y = self._out(node, name, self.kind[x])
         self._emit(name, "batch_norm", [x, *params], [y],
                    epsilon=float(_attrs(node).get("epsilon", 1e-5)))
@@ -439,6 +503,8 @@ class _Importer:
         lo, hi = a.get("min"), a.get("max")  # opset < 11 keeps them as attributes
         if len(node.input) > 1:
             lo_v, hi_v = (self._const_in(node, name, i, r) for i, r in ((1, "min"), (2, "max")))
+            if any(v is not None and np.size(v) != 1 for v in (lo_v, hi_v)):
+                raise self._fail(node, name, "min and max must be scalars")
             lo = None if lo_v is None else float(lo_v)
             hi = None if hi_v is None else float(hi_v)
         self._emit(name, "clip", [x], [self._out(node, name, self.kind[x])],
@@ -448,10 +514,13 @@ class _Importer:
     def _binary(self, node, name, ir_op: str):
         """Add / Mul of two activations, NumPy broadcasting between tensors of one layout kind
         (two NCHW maps broadcast the same way as their NHWC twins)."""
-        what = "adding" if ir_op == "add" else "multiplying by"
-        if any(i in self.consts for i in node.input):
-            raise self._fail(node, name, f"{what} a constant is not supported",
-                             f"only {node.op_type} of two activations is")
+        if sum(i in self.consts for i in node.input) == 1:  # x + pos_embedding, x * scale
+            k = 0 if node.input[0] in self.consts else 1
+            x = self._act_in(node, name, 1 - k)
+            c = self.constant_operand(node, name, k, x)
+            self._emit(name, ir_op, [c, x] if k == 0 else [x, c],
+                       [self._out(node, name, self.kind[x])], act_min=None, act_max=None)
+            return
         a, b = (self._act_in(node, name, i) for i in (0, 1))
         if self.kind[a] != self.kind[b] or len(self.shapes[a]) != len(self.shapes[b]):
             raise self._fail(node, name, f"broadcasting {list(self.shapes[a])} with "
@@ -544,13 +613,15 @@ class _Importer:
     def _axes_kind(self, node, name, x):
         """(IR axis -> ONNX axis map, layout kind) of an activation data-movement ops read."""
         kind = self.kind[x]
+        if isinstance(kind, Permuted):
+            return kind.axes, kind
         return (IR_FROM_ONNX if kind == NHWC else tuple(range(len(self.shapes[x])))), kind
 
     def _op_Pad(self, node, name):
         x = self._act_in(node, name)
         a = _attrs(node)
         mode = a.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        mode = mode.decode("utf-8", "replace") if isinstance(mode, bytes) else mode
         if mode != "constant":
             raise self._fail(node, name, f"mode '{mode}' is not supported",
                              "only constant padding is")
@@ -577,11 +648,12 @@ class _Importer:
                    paddings=tuple(onnx_pads[ir_axes[k]] for k in range(rank)), value=value)
 
     def _op_Transpose(self, node, name):
-        x = self._act_in(node, name)
+        x = self._act_in(node, name, allow=(NHWC, PLAIN, Permuted))
         rank = len(self.shapes[x])
         perm = [int(p) for p in _attrs(node).get("perm", range(rank - 1, -1, -1))]
-        in_axes, _ = self._axes_kind(node, name, x)
-        out_kind = NHWC if rank == 4 else PLAIN
+        in_axes, in_kind = self._axes_kind(node, name, x)
+        # a 4-D result is an NCHW map, unless it comes from a plain (token, head) tensor
+        out_kind = NHWC if rank == 4 and in_kind != PLAIN else PLAIN
         y = self._out(node, name, out_kind)
         out_axes = IR_FROM_ONNX if out_kind == NHWC else tuple(range(rank))
         onnx_to_ir_in = [in_axes.index(j) for j in range(rank)]  # ONNX input axis -> IR axis
@@ -596,7 +668,15 @@ class _Importer:
             self._emit(name, "transpose", [x], [y], perm=ir_perm)
 
     def _op_Concat(self, node, name):
-        xs = [self._act_in(node, name, i) for i in range(len(node.input)) if node.input[i]]
+        acts = [i for i in range(len(node.input)) if node.input[i] and
+                node.input[i] not in self.consts]
+        if not acts:
+            raise self._fail(node, name, "all inputs are constants")
+        # a constant input (a ViT's class token) is quantized with the output's params and
+        # copied into the arena by a `constant` node
+        xs = [self._act_in(node, name, i) if i in acts else
+              self.constant_activation(node, name, i, node.input[acts[0]])
+              for i in range(len(node.input)) if node.input[i]]
         kinds = {self.kind[x] for x in xs}
         if len(kinds) != 1:
             raise self._fail(node, name, "inputs of different layouts (NCHW maps and plain "
@@ -610,7 +690,7 @@ class _Importer:
     def _op_Resize(self, node, name):
         x = self._act_in(node, name, allow=(NHWC,))
         a = _attrs(node)
-        text = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items()}
+        text = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in a.items()}
         if text.get("mode", "nearest") != "nearest":
             raise self._fail(node, name, f"mode '{text.get('mode')}' is not supported",
                              "only nearest-neighbour Resize is")
@@ -710,6 +790,8 @@ class _Importer:
                 out_kind = NHWC
             elif kind == PLAIN and agnostic(dst):
                 out_kind = NHWC
+            elif kind == PLAIN:  # e.g. attention heads [B, N, H, D]: not an image
+                out_kind = PLAIN
             elif isinstance(kind, Flat) and tuple(dst[1:]) == kind.chw:
                 out_kind = NHWC
         elif kind == NHWC:
@@ -717,6 +799,8 @@ class _Importer:
                 out_kind = PLAIN
             elif tuple(dst) == (src[0], src[1] * src[2] * src[3]):
                 out_kind = Flat(tuple(src[1:]))
+            elif tuple(dst) == (src[0], src[1], src[2] * src[3]):
+                out_kind = Permuted((0, 2, 1))  # ViT patch tokens [N, C, H*W]: bytes [N, HW, C]
         elif kind == PLAIN:
             out_kind = PLAIN
         elif tuple(dst) == tuple(src):

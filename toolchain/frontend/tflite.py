@@ -52,6 +52,8 @@ OP_MAP = {
     "TANH": "tanh",
     "HARD_SWISH": "hard_swish",
     "LEAKY_RELU": "leaky_relu",
+    "BATCH_MATMUL": "batch_matmul",
+    "GELU": "gelu",
     "QUANTIZE": "quantize",
     "DEQUANTIZE": "dequantize",
 }
@@ -90,6 +92,8 @@ _OPTION_FIELDS = {
     "StridedSliceOptions": ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask",
                             "ShrinkAxisMask", "Offset"),
     "SoftmaxOptions": ("Beta",),
+    "BatchMatMulOptions": ("AdjX", "AdjY", "AsymmetricQuantizeInputs"),
+    "GeluOptions": ("Approximate",),
     "ReshapeOptions": (),
     "SqueezeOptions": (),
 }
@@ -101,7 +105,8 @@ _OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2D
                "MEAN": "ReducerOptions", "SOFTMAX": "SoftmaxOptions",
                "CONCATENATION": "ConcatenationOptions",
                "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
-               "STRIDED_SLICE": "StridedSliceOptions"}
+               "STRIDED_SLICE": "StridedSliceOptions",
+               "BATCH_MATMUL": "BatchMatMulOptions", "GELU": "GeluOptions"}
 # Ops that run other subgraphs.
 _CONTROL_FLOW = {"IF", "WHILE", "CALL", "CALL_ONCE"}
 
@@ -484,6 +489,8 @@ class _Importer:
         return name
 
     def _output(self, op: OpRec, k: int = 0) -> str:
+        if k >= len(op.outputs) or op.outputs[k] < 0:
+            raise self._fail(op, "the operator has no output tensor")
         return self._activation(op.outputs[k], where=f"{op.name} output")
 
     def _const(self, op: OpRec, k: int, role: str, optional: bool = False) -> str:
@@ -643,13 +650,14 @@ class _Importer:
 
     # -- elementwise
     def _binary(self, op: OpRec, ir_op: str):
-        """ADD / MUL of two activations, with TFLite's (NumPy) broadcasting."""
-        for k in (0, 1):
-            i = op.inputs[k] if k < len(op.inputs) else -1
-            if i >= 0 and (self.t[i].data is not None or i in self.folded):
-                raise self._fail(op, f"a constant operand ('{self.names[i]}') is not "
-                                 f"supported", "only two activations (computed tensors) are")
-        a, b = self._input(op, 0, "input"), self._input(op, 1, "input")
+        """ADD / MUL of two activations, or of an activation and a constant (a positional
+        embedding, attention's scale), with TFLite's (NumPy) broadcasting."""
+        const = [k for k in (0, 1) if k < len(op.inputs) and op.inputs[k] >= 0 and
+                 (self.t[op.inputs[k]].data is not None or op.inputs[k] in self.folded)]
+        if len(const) > 1:
+            raise self._fail(op, "both operands are constants")
+        a, b = (self._const(op, k, "operand") if k in const else self._input(op, k, "input")
+                for k in (0, 1))
         y = self._output(op)
         sa, sb, sy = (tuple(self.tensors[n].shape) for n in (a, b, y))
         try:
@@ -661,6 +669,16 @@ class _Importer:
                              f"broadcast", "edgec broadcasts up to 4-D as TFLite does")
         act_min, act_max = self._fused(op)
         self._emit(op, ir_op, [a, b], [y], act_min=act_min, act_max=act_max)
+
+    def _op_BATCH_MATMUL(self, op: OpRec):
+        o = op.options
+        if o["AsymmetricQuantizeInputs"] and not self.quantized:
+            raise self._fail(op, "hybrid (asymmetric_quantize_inputs) BATCH_MATMUL")
+        self._emit(op, "batch_matmul", [self._input(op, 0, "lhs"), self._input(op, 1, "rhs")],
+                   [self._output(op)], adj_x=bool(o["AdjX"]), adj_y=bool(o["AdjY"]))
+
+    def _op_GELU(self, op: OpRec):
+        self._unary(op, "gelu", approximate=bool(op.options["Approximate"]))
 
     def _op_ADD(self, op: OpRec):
         self._binary(op, "add")
@@ -784,13 +802,26 @@ class _Importer:
         if op.options["FusedActivationFunction"] != 0:
             raise self._fail(op, "a fused activation on CONCATENATION is not supported",
                              "TFLite itself requires NONE")
-        xs = [self._input(op, k, "input") for k in range(len(op.inputs))]
+        xs = [self._constant_input(op, k) if self.t[op.inputs[k]].data is not None or
+              op.inputs[k] in self.folded else self._input(op, k, "input")
+              for k in range(len(op.inputs))]
         y = self._output(op)
         rank = len(self.tensors[y].shape)
         axis = int(op.options["Axis"])
         if not -rank <= axis < rank:
             raise self._fail(op, f"axis {axis} is out of range for rank {rank}")
         self._emit(op, "concat", xs, [y], axis=axis % rank)
+
+    def _constant_input(self, op: OpRec, k: int) -> str:
+        """A constant input of CONCATENATION (a class token) made an activation by a
+        `constant` node: kernels read concat's inputs from the arena."""
+        c = self._const(op, k, "input")
+        t = self.tensors[c]
+        out = Graph(self.tensors, [], [], []).unique_name(f"{c}_value")
+        self.tensors[out] = Tensor(out, t.shape, t.dtype if t.dtype == "int8" else "float32",
+                                   quant=t.quant if t.dtype == "int8" else None)
+        self.nodes.append(Node(f"constant_{op.index}_{k}", "constant", [c], [out], {}))
+        return out
 
     def _op_RESIZE_NEAREST_NEIGHBOR(self, op: OpRec):
         x = self._input(op, 0, "input")

@@ -70,7 +70,7 @@ def detect_format(path: Path) -> str:
                 fmt = [n for n in names if n.endswith("archive_format")]
                 if fmt and z.read(fmt[0]).strip() == b"pt2":
                     return "torch.export"
-        except (zipfile.BadZipFile, OSError) as e:
+        except Exception as e:  # BadZipFile, OSError, UnicodeDecodeError (member names)...
             raise _read_error(path, e) from e
         if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
             return "torchscript"
@@ -183,10 +183,27 @@ def _quiet():
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def _mha_fastpath_off():
+    """nn.MultiheadAttention in eval mode without grad takes a fused "fast path"
+    (aten::_native_multi_head_attention) that the TorchScript exporter cannot export; its
+    plain path exports as MatMul / Softmax ops."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
+
+
 def _export(model, args: tuple, path: Path, dynamo: bool) -> onnx.ModelProto:
     names = ["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]
     try:
-        with _quiet(), torch.no_grad():
+        with _quiet(), torch.no_grad(), _mha_fastpath_off():
             if dynamo:
                 program = torch.onnx.export(model, args, dynamo=True, opset_version=DYNAMO_OPSET,
                                             input_names=names, verbose=False, report=False)

@@ -12,7 +12,9 @@ from typing import Callable
 from ..errors import EdgecError, UnsupportedOpError
 from ..ir import Graph, Node
 from ..ops import supported_list
+from ..quant_math import ScaleError
 from . import activations, conv, data_movement, elementwise, fully_connected, pooling, softmax
+from . import batch_matmul, constant, gelu, layer_norm
 from .program import ConstArray, KernelCall, Program
 
 LowerFn = Callable[[Graph, Node], KernelCall]
@@ -25,6 +27,11 @@ LOWERINGS: dict[str, LowerFn] = {
     **softmax.LOWERINGS,
     **data_movement.LOWERINGS,
     **activations.LOWERINGS,
+    # transformer ops; constant.py takes over add / mul to route a constant operand
+    **batch_matmul.LOWERINGS,
+    **gelu.LOWERINGS,
+    **layer_norm.LOWERINGS,
+    **constant.LOWERINGS,
 }
 
 
@@ -35,7 +42,11 @@ def lower_node(graph: Graph, node: Node) -> KernelCall:
     if fn is None:
         raise UnsupportedOpError(f"node '{node.name}': op '{node.op}' is not supported by the "
                                  f"int8 lowering (supported: {supported_list()})")
-    return fn(graph, node)
+    try:
+        return fn(graph, node)
+    except ScaleError as e:  # scales whose ratios int8 arithmetic cannot represent
+        raise EdgecError(f"node '{node.name}' ({node.op}): its quantization scales are out "
+                         f"of range: {e}") from None
 
 
 def _view(graph: Graph, node: Node) -> KernelCall:

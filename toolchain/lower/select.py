@@ -19,9 +19,9 @@ recorded in KernelCall.kernel (and so in the generated call, its comment and the
 
 "speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
 instructions) while the weights fit 3/4 of the target's flash, largest layers
-falling back first; "size" takes the compact variants (int8 weights) and the generic
-depthwise. The optimized kernels use SXTB16/SMLAD, so on a core without the DSP extension
-(Cortex-M0+/M3) the reference kernels stay.
+falling back first; "size" takes the compact variants (int8 weights, -Os). The optimized
+kernels use SXTB16/SMLAD, so on a core without the DSP extension (Cortex-M0+/M3) the
+reference kernels stay.
 
 The golden model runs an optimized call as the reference math on the recovered reference
 parameters (opt_layout.REFERENCE_OF), so the emulator check still compares the firmware
@@ -50,7 +50,7 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
     if not getattr(target, "dsp", False):
         return Program(graph=program.graph, calls=list(program.calls))
     wide_ok = optimize == "speed"
-    calls = [select_call(c, wide=wide_ok, optimize=optimize) for c in program.calls]
+    calls = [select_call(c, wide=wide_ok) for c in program.calls]
     if wide_ok:
         budget = WIDE_FLASH_FRACTION * int(target.flash_bytes)
         # largest int16-weight layers fall back to int8 weights until the weights fit
@@ -59,16 +59,17 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
             if sum(c.const_bytes for c in calls) <= budget:
                 break
             if calls[i].kernel.endswith("_fast_s8"):
-                calls[i] = select_call(program.calls[i], wide=False, optimize=optimize)
+                calls[i] = select_call(program.calls[i], wide=False)
     return Program(graph=program.graph, calls=calls)
 
 
-def select_call(call: KernelCall, wide: bool, optimize: str = "speed") -> KernelCall:
-    """The optimized call for one reference call, or the call itself."""
+def select_call(call: KernelCall, wide: bool) -> KernelCall:
+    """The optimized call for one reference call, or the call itself; `wide`: the int16
+    weight (_fast) variants."""
     if call.kernel == "edgec_conv2d_s8":
         return _conv(call, wide)
     if call.kernel == "edgec_depthwise_conv2d_s8":
-        return _depthwise(call, wide, optimize)
+        return _depthwise(call, wide)
     if call.kernel == "edgec_fully_connected_s8":
         return _fully_connected(call, wide)
     return call
@@ -101,9 +102,15 @@ def _rq(f: dict, w2d: np.ndarray, bias: np.ndarray | None) -> tuple[ConstArray, 
     return ConstArray("int32_t", table.reshape(-1)), exact
 
 
-def conv_scratch_bytes(kernel: str, depth_pad: int) -> int:
-    """= edgec_conv2d_1x1_s8_scratch_size / edgec_conv2d_im2col_s8_scratch_size."""
-    return (4 if "_1x1" in kernel else 5) * depth_pad
+def conv_scratch_bytes(kernel: str, f: dict, depth_pad: int) -> int:
+    """= edgec_conv2d_1x1_s8_scratch_size / edgec_conv2d_im2col_s8_scratch_size: two int16
+    rows of depth_pad; im2col adds one int8 patch and the band of KH zero-padded input
+    rows an output row reads (conv2d_gemm_s8.c, fill_band)."""
+    if "_1x1" in kernel:
+        return 4 * depth_pad
+    kh, kw = f["kernel"]
+    band_w = (f["output"][2] - 1) * f["stride"][1] + (kw - 1) * f["dilation"][1] + 1
+    return ceil_to(kh * band_w * f["input"][3], 4) + 5 * depth_pad
 
 
 def depthwise_transposed(f: dict) -> bool:
@@ -153,24 +160,64 @@ def _gemm_call(call: KernelCall, f: dict, w4: np.ndarray, wide: bool) -> KernelC
         "weights": ConstArray("int32_t", pack_gemm(w2d, depth_pad, wide)),
         "rq": rq,
     }
-    # 1x1 in place: each pixel pair is read into scratch before its outputs are written,
-    # front to back. With C_OUT <= C_IN the output fits on the input; with C_OUT > C_IN it
-    # may sit below it and end at most npix * C_IN bytes past the input's first byte (after
-    # pair j, writes end (2j+2) C_OUT bytes past its start, reads (2j+2) C_IN or more past
-    # the input's).
-    extra = {}
-    if not one:
-        inplace = {}
-    elif c_out <= c_in:
-        inplace = {0: 0}
-    else:
-        npix = int(np.prod(f["output"][:3]))
-        inplace, extra = {0: 0}, {"inplace_overlap": {0: npix * c_in}}
-        if "inplace_overlap" not in {fl.name for fl in dataclass_fields(call)}:
-            inplace, extra = {}, {}
+    inplace, extra = _gemm_inplace(call, f, one)
     return _variant(call, kernel=kernel, params_type="edgec_conv2d_opt_params", fields=fields,
-                    scratch_bytes=conv_scratch_bytes(kernel, depth_pad), inplace=inplace,
+                    scratch_bytes=conv_scratch_bytes(kernel, fields, depth_pad), inplace=inplace,
                     **extra)
+
+
+def gemm_output_shift(f: dict, one: bool) -> int | None:
+    """How far below its input the output of edgec_conv2d_{1x1,im2col}* may start, in
+    bytes (0: on it), from the kernel's order: pixel pairs in output order, each read
+    (1x1: its two input pixels; im2col: the bands of their output rows, the KH input rows
+    they read, refilled when the output row changes) before its outputs are written. After
+    each pair, the bytes written so far must end before the first input byte a later pair
+    reads. None: the output can't overlap the input usefully (it is empty)."""
+    n, h, w, c_in = (int(v) for v in f["input"])
+    on, oh, ow, c_out = (int(v) for v in f["output"])
+    (sh, sw), (ph, _) = f["stride"], f["padding"]
+    npix = on * oh * ow
+    if npix == 0:
+        return None
+
+    def first_read(pix: int) -> int | None:
+        """First input byte read from pixel `pix`'s turn on (None: nothing more read)."""
+        if pix >= npix:
+            return None
+        b, rest = divmod(pix, oh * ow)
+        oy, ox = divmod(rest, ow)
+        if one:
+            return ((b * h + oy * sh) * w + ox * sw) * c_in
+        return (b * h + min(max(oy * sh - ph, 0), h)) * w * c_in
+
+    shift = 0
+    for j in range(0, npix, 2):
+        written = min(j + 2, npix) * c_out
+        if one:
+            nxt = first_read(j + 2)
+        else:  # the band of pixel B's row is read; later bands start on the next row
+            b, rest = divmod(min(j + 1, npix - 1), oh * ow)
+            nxt = first_read((b * oh * ow) + (rest // ow + 1) * ow)
+        if nxt is not None:
+            shift = max(shift, written - nxt)
+    return shift
+
+
+def _gemm_inplace(call: KernelCall, f: dict, one: bool) -> tuple[dict, dict]:
+    """(inplace, extra fields) for a GEMM conv call: on its input when the output fits
+    there, else below it with a partial overlap (KernelCall.inplace_overlap, when the
+    planner has it)."""
+    shift = gemm_output_shift(f, one)
+    out_bytes = int(np.prod(f["output"]))
+    in_bytes = int(np.prod(f["input"]))
+    if shift is None:
+        return {}, {}
+    if shift == 0 and out_bytes <= in_bytes:
+        return {0: 0}, {}
+    overlap = out_bytes - shift
+    if overlap <= 0 or "inplace_overlap" not in {fl.name for fl in dataclass_fields(call)}:
+        return {}, {}
+    return {0: 0}, {"inplace_overlap": {0: overlap}}
 
 
 def _conv(call: KernelCall, wide: bool) -> KernelCall:
@@ -180,7 +227,7 @@ def _conv(call: KernelCall, wide: bool) -> KernelCall:
     return _gemm_call(call, f, w4, wide)
 
 
-def _depthwise(call: KernelCall, wide: bool, optimize: str) -> KernelCall:
+def _depthwise(call: KernelCall, wide: bool) -> KernelCall:
     f = call.fields
     _, kh, kw, c_out = f["filter"]
     c_in = f["input"][3]
@@ -195,7 +242,7 @@ def _depthwise(call: KernelCall, wide: bool, optimize: str) -> KernelCall:
         return call
     transposed = depthwise_transposed(f)
     rq, exact = _rq(f, w.reshape(-1, c_out).T, _data(f["bias"]))
-    is3x3 = (kh, kw) == (3, 3) and tuple(f["dilation"]) == (1, 1) and optimize == "speed"
+    is3x3 = (kh, kw) == (3, 3) and tuple(f["dilation"]) == (1, 1)
     kernel = "edgec_depthwise_conv2d_3x3_s8" if is3x3 else "edgec_depthwise_conv2d_opt_s8"
     fields = {
         "input": f["input"], "output": f["output"], "kernel": (kh, kw),

@@ -8,6 +8,7 @@ from ..ir import Graph, verify
 from .drop_noops import drop_noops
 from .fold_batchnorm import fold_batchnorm
 from .fold_pad import fold_pad
+from .fold_transpose_matmul import fold_transpose_matmul
 from .fuse_activation import fuse_activation
 
 PASSES = (
@@ -15,10 +16,11 @@ PASSES = (
     fold_pad,         # a zero Pad into the conv after it (grows the conv's explicit pads)
     fold_batchnorm,   # BatchNorm into the layer before it (no batch_norm kernel at runtime)
     fuse_activation,  # ReLU/clip into the producer's clamp, after BN is gone from between them
+    fold_transpose_matmul,  # k^T into batch_matmul's adj_y: no transpose kernel, no buffer
 )
 
 # Passes that keep an int8 graph's numbers exactly (run on an imported int8 .tflite).
-QUANTIZED_PASSES = (drop_noops, fold_pad)
+QUANTIZED_PASSES = (drop_noops, fold_pad, fold_transpose_matmul)
 
 
 def run_passes(graph: Graph, quantized: bool = False) -> Graph:
@@ -35,5 +37,6 @@ def run_passes(graph: Graph, quantized: bool = False) -> Graph:
     return graph
 
 
-__all__ = ["run_passes", "drop_noops", "fold_batchnorm", "fold_pad", "fuse_activation",
+__all__ = ["run_passes", "drop_noops", "fold_batchnorm", "fold_pad", "fold_transpose_matmul",
+           "fuse_activation",
            "PASSES", "QUANTIZED_PASSES"]

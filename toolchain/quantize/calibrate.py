@@ -75,7 +75,8 @@ def calibrate(onnx_model: onnx.ModelProto | str | Path | None, graph: Graph,
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 
     samples = check_samples(graph, samples)
-    needed = [*graph.inputs, *(o for n in graph.nodes for o in n.outputs)]
+    # a `constant` node's output takes the params of what reads it (no range needed)
+    needed = [*graph.inputs, *(o for n in graph.nodes if n.op != "constant" for o in n.outputs)]
     if onnx_model is None:
         return _ranges_from_float(graph, samples, needed)
     if not isinstance(onnx_model, onnx.ModelProto):
@@ -83,10 +84,16 @@ def calibrate(onnx_model: onnx.ModelProto | str | Path | None, graph: Graph,
     with tempfile.TemporaryDirectory(prefix="edgec_calib_") as tmp:
         path = Path(tmp) / "model.onnx"
         onnx.save(onnx_model, str(path))
-        calibrator = create_calibrator(path, None, augmented_model_path=str(Path(tmp) / "aug.onnx"),
-                                       calibrate_method=CalibrationMethod.MinMax)
-        calibrator.collect_data(_Reader(graph.inputs[0], samples))
-        data = calibrator.compute_data().data
+        try:
+            calibrator = create_calibrator(path, None,
+                                           augmented_model_path=str(Path(tmp) / "aug.onnx"),
+                                           calibrate_method=CalibrationMethod.MinMax)
+            calibrator.collect_data(_Reader(graph.inputs[0], samples))
+            data = calibrator.compute_data().data
+        except Exception as e:  # onnxruntime's own exception types (Fail, InvalidGraph...)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EdgecError(f"{graph.meta.get('source', 'the model')}: onnxruntime cannot "
+                             f"run the model for calibration: {first[:300]}") from None
     ranges = {name: (float(np.min(d.range_value[0])), float(np.max(d.range_value[1])))
               for name, d in data.items()}
     missing = [t for t in needed if t not in ranges]

@@ -158,7 +158,10 @@ class _QdqWriter:
         return self.emit("Clip", inputs, f"{base}_clip")
 
     def _x(self, node, i=0) -> tuple[str, tuple]:
-        return self.value[node.inputs[i]], self.g.tensors[node.inputs[i]].shape
+        name = node.inputs[i]
+        if name not in self.value and self.g.tensors[name].is_const:
+            self.value[name] = self._const_value(name)  # add / mul / constant operands
+        return self.value[name], self.g.tensors[name].shape
 
     # -- one method per IR op: (ONNX output name, IR shape of its bytes)
     def _conv(self, node, w_onnx: np.ndarray, group: int):
@@ -334,3 +337,91 @@ class _QdqWriter:
                                 np.array([axes[i][2] for i in order], np.int64)))
         # the bytes are the un-shrunk slice; op() views them as the output's shape
         return self.emit("Slice", inputs, node.name), tuple(c for _, c, _ in axes)
+
+    # -- transformer ops (toolchain/lower/{batch_matmul,gelu,layer_norm,constant}.py)
+    def _const_value(self, name: str) -> str:
+        """A constant operand's value in its ONNX twin layout: int8 behind a per-tensor
+        DequantizeLinear (with its zero point), or a float32 initializer."""
+        t = self.g.tensors[name]
+        data = np.asarray(t.data)
+        if data.ndim == 4:
+            data = data.transpose(NCHW_FROM_NHWC)
+        if t.quant is None or t.dtype == "float32":
+            return self.init(name, data.astype(np.float32))
+        quantized = self.init(f"{name}_quantized", data.astype(np.int8))
+        scale = self.init(f"{name}_scale", np.float32(t.quant.scale))
+        zp = self.init(f"{name}_zero_point", np.int8(t.quant.zero_point))
+        return self.emit("DequantizeLinear", [quantized, scale, zp], name)
+
+    def _in_ir_layout(self, x: str, shape) -> str:
+        """The ONNX twin of an IR tensor, in the IR's own axis order (4-D twins are NCHW)."""
+        if len(shape) == 4 and not _layout_agnostic(shape):
+            return self.emit("Transpose", [x], f"{x}_ir", perm=list(NHWC_FROM_NCHW))
+        if len(shape) == 4:
+            return self.emit("Reshape", [x, self.init(f"{x}_ir_shape", np.array(shape))],
+                             f"{x}_ir")
+        return x
+
+    def _to_twin(self, x: str, shape, base: str) -> str:
+        """Back from the IR's axis order to the ONNX twin of an IR tensor of `shape`."""
+        if len(shape) == 4 and not _layout_agnostic(shape):
+            return self.emit("Transpose", [x], f"{base}_twin", perm=list(NCHW_FROM_NHWC))
+        if len(shape) == 4:
+            return self.emit("Reshape", [x, self.init(f"{base}_twin_shape",
+                                                      np.array(_onnx_shape(shape)))],
+                             f"{base}_twin")
+        return x
+
+    def _batch_matmul(self, node):
+        (a, sa), (b, sb) = self._x(node, 0), self._x(node, 1)
+        ys = self.g.tensors[node.outputs[0]].shape
+        a, b = self._in_ir_layout(a, sa), self._in_ir_layout(b, sb)
+        for flag, k in (("adj_x", 0), ("adj_y", 1)):
+            if node.attrs.get(flag):
+                rank = len(sa if k == 0 else sb)
+                perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+                t = self.emit("Transpose", [a if k == 0 else b], f"{node.name}_{flag}",
+                              perm=perm)
+                a, b = (t, b) if k == 0 else (a, t)
+        raw = self.emit("MatMul", [a, b], node.name)
+        return self._to_twin(raw, ys, node.name), ys
+
+    def _gelu(self, node):
+        x, xs = self._x(node)
+        base = node.name
+        half = self.init(f"{base}_half", np.float32(0.5))
+        one = self.init(f"{base}_one", np.float32(1.0))
+        if node.attrs.get("approximate"):  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+            x3 = self.emit("Mul", [x, self.emit("Mul", [x, x], f"{base}_x2")], f"{base}_x3")
+            inner = self.emit("Add", [x, self.emit(
+                "Mul", [x3, self.init(f"{base}_c", np.float32(0.044715))], f"{base}_cx3")],
+                f"{base}_inner")
+            core = self.emit("Tanh", [self.emit(
+                "Mul", [inner, self.init(f"{base}_k", np.float32(np.sqrt(2.0 / np.pi)))],
+                f"{base}_scaled")], f"{base}_tanh")
+        else:  # 0.5 x (1 + erf(x / sqrt(2)))
+            core = self.emit("Erf", [self.emit(
+                "Div", [x, self.init(f"{base}_sqrt2", np.float32(np.sqrt(2.0)))],
+                f"{base}_div")], f"{base}_erf")
+        gate = self.emit("Add", [core, one], f"{base}_gate")
+        return self.emit("Mul", [self.emit("Mul", [x, gate], f"{base}_xg"), half], base), xs
+
+    def _layer_norm(self, node):
+        x, xs = self._x(node)
+        base = node.name
+        x = self._in_ir_layout(x, xs)
+        gamma, beta = (self._const_value(node.inputs[k]) for k in (1, 2))
+        mean = self.emit("ReduceMean", [x], f"{base}_mean", axes=[-1], keepdims=1)
+        d = self.emit("Sub", [x, mean], f"{base}_centered")
+        var = self.emit("ReduceMean", [self.emit("Mul", [d, d], f"{base}_sq")], f"{base}_var",
+                        axes=[-1], keepdims=1)
+        eps = node.attrs.get("epsilon")
+        std = self.emit("Sqrt", [self.emit("Add", [var, self.init(
+            f"{base}_eps", np.float32(1e-5 if eps is None else eps))], f"{base}_var_eps")],
+            f"{base}_std")
+        y = self.emit("Add", [self.emit("Mul", [self.emit("Div", [d, std], f"{base}_norm"),
+                                                gamma], f"{base}_scaled"), beta], base)
+        return self._to_twin(y, xs, base), xs
+
+    def _constant(self, node):
+        return self._x(node, 0)

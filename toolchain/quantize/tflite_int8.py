@@ -12,6 +12,12 @@
                agree); the kernel requantizes the inputs that differ.
   softmax and logistic: output scale 1/256, zero_point -128; tanh: output scale 1/128,
                zero_point 0 (TFLite's fixed output params).
+  batch_matmul, gelu, layer_norm: output from its calibrated range (TFLite fixes none;
+               layer_norm's gamma and beta stay float32, folded by its lowering).
+  add / mul constant operand: int8, per tensor over the constant's own range (incl. 0), as
+               TFLite's converter quantizes a constant input of ADD / MUL.
+  constant:    (a constant made an activation, e.g. a concatenated class token) the params
+               of the concat it feeds, so it is copied, not requantized.
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ _WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
 _RUNTIME_OPS = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool2d",
                 "avg_pool2d", "mean", "softmax", "reshape", "relu", "clip",
                 "mul", "logistic", "tanh", "hard_swish", "leaky_relu",
-                "pad", "transpose", "concat", "resize_nearest", "strided_slice"}
+                "pad", "transpose", "concat", "resize_nearest", "strided_slice",
+                "batch_matmul", "gelu", "layer_norm", "constant"}
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
 LOGISTIC_OUTPUT = (1.0 / 256.0, -128)
 TANH_OUTPUT = (1.0 / 128.0, 0)
@@ -83,10 +90,15 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> Graph:
         if name not in ranges:
             raise EdgecError(f"{source}: no calibration range for tensor '{name}'; "
                              f"calibrate() the graph after the passes")
-        return activation_params(*ranges[name])
+        lo, hi = ranges[name]
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise EdgecError(f"{source}: tensor '{name}' takes values in [{lo}, {hi}] on the "
+                             f"calibration data; the float model overflows (check its weights)")
+        return activation_params(lo, hi)
 
     for name in g.inputs:
         params[name] = from_range(name)
+    constants = {n.outputs[0] for n in g.nodes if n.op == "constant"}
     for node in g.nodes:
         if node.op not in _RUNTIME_OPS:
             raise EdgecError(f"{source}: op '{node.op}' (node '{node.name}') is still in the "
@@ -94,19 +106,50 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> Graph:
         y = node.outputs[0]
         if node.op in _SHARES_INPUT_PARAMS:
             params[y] = params[node.inputs[0]]
+        elif node.op == "constant":  # provisional: the concat it feeds sets the final ones
+            params[y] = _range_params(graph.tensors[node.inputs[0]].data)
         elif node.op == "concat":
             params[y] = concat_params([params[t] for t in node.inputs if t])
+            for t in node.inputs:
+                if t in constants:
+                    params[t] = params[y]
         elif node.op in _FIXED_OUTPUT:
             params[y] = QuantParams.per_tensor(*_FIXED_OUTPUT[node.op])
         else:
             params[y] = from_range(y)
         if node.op in _WEIGHT_AXIS:
             _quantize_layer(g, graph, node, params[node.inputs[0]])
+    _quantize_constants(g, graph, params)
     for name, qp in params.items():
         t = g.tensors[name]
         g.tensors[name] = Tensor(t.name, t.shape, "int8", None, qp)
     g.meta = {**g.meta, "quantized": "int8"}
     return g
+
+
+def _range_params(data: np.ndarray) -> QuantParams:
+    data = np.asarray(data, np.float64)
+    return activation_params(float(data.min()), float(data.max()))
+
+
+def _quantize_constants(g: Graph, float_graph: Graph, params: dict[str, QuantParams]) -> None:
+    """int8 versions of the constant operands of add / mul (their own per-tensor params) and
+    of the constants `constant` nodes copy (their output's params), each a new tensor."""
+    for node in g.nodes:
+        if node.op in ("add", "mul"):
+            slots = [(k, _range_params(float_graph.tensors[t].data))
+                     for k, t in enumerate(node.inputs) if t and g.tensors[t].is_const]
+        elif node.op == "constant":
+            slots = [(0, params[node.outputs[0]])]
+        else:
+            continue
+        for k, qp in slots:
+            src = float_graph.tensors[node.inputs[k]]
+            q = np.round(np.asarray(src.data, np.float64) / float(qp.scale)) + int(qp.zero_point)
+            name = g.unique_name(f"{src.name}_int8")
+            g.tensors[name] = Tensor(name, src.shape, "int8",
+                                     np.clip(q, -128, 127).astype(np.int8).reshape(src.shape), qp)
+            node.inputs[k] = name
 
 
 def _quantize_layer(g: Graph, float_graph: Graph, node, input_params: QuantParams) -> None:

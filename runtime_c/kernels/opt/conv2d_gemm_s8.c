@@ -31,22 +31,26 @@ int32_t edgec_conv2d_1x1_s8_scratch_size(const edgec_conv2d_opt_params *p)
     return 4 * p->depth_pad; /* two rows of depth_pad int16 values */
 }
 
+static int32_t band_bytes(const edgec_conv2d_opt_params *p);
+
 int32_t edgec_conv2d_im2col_s8_scratch_size(const edgec_conv2d_opt_params *p)
 {
-    return 5 * p->depth_pad; /* one int8 patch, then two rows of depth_pad int16 values */
+    /* the band (see fill_band), one int8 patch, then two rows of depth_pad int16 values */
+    return band_bytes(p) + 5 * p->depth_pad;
 }
 
 /* ---- the 2 x 2 micro-kernels ------------------------------------------------------------ */
 
 /*
- * acc = {pixel A . channel 2j, pixel A . channel 2j+1, pixel B . 2j, pixel B . 2j+1} over
+ * acc += {pixel A . channel 2j, pixel A . channel 2j+1, pixel B . 2j, pixel B . 2j+1} over
  * n8 iterations of 8 depth values. x: the two expanded rows (4 words per block of 4);
  * w: the channel pair's packed weights.
  */
-static inline void gemm2x2_w16(const int32_t *x, const int32_t *w, int32_t n8, int32_t acc[4])
+static EDGEC_ALWAYS_INLINE void gemm2x2_w16(const int32_t *x, const int32_t *w, int32_t n8,
+                                            int32_t acc[4])
 {
-#if EDGEC_OPT_DSP
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, w0, w1;
+#if EDGEC_OPT_ASM
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], w0, w1;
     /* r4, r5, r6, r8: one LDM of the 4 activation words (a register list is ascending). */
     __asm__ volatile(
         "1:\n\t"
@@ -83,16 +87,12 @@ static inline void gemm2x2_w16(const int32_t *x, const int32_t *w, int32_t n8, i
     acc[2] = b0;
     acc[3] = b1;
 #else
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, blk;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], blk;
     for (blk = 0; blk < 2 * n8; ++blk, x += 4, w += 4) {
-        a0 += edgec_opt_lo16(x[0]) * edgec_opt_lo16(w[0]) + edgec_opt_hi16(x[0]) * edgec_opt_hi16(w[0]) +
-              edgec_opt_lo16(x[1]) * edgec_opt_lo16(w[1]) + edgec_opt_hi16(x[1]) * edgec_opt_hi16(w[1]);
-        b0 += edgec_opt_lo16(x[2]) * edgec_opt_lo16(w[0]) + edgec_opt_hi16(x[2]) * edgec_opt_hi16(w[0]) +
-              edgec_opt_lo16(x[3]) * edgec_opt_lo16(w[1]) + edgec_opt_hi16(x[3]) * edgec_opt_hi16(w[1]);
-        a1 += edgec_opt_lo16(x[0]) * edgec_opt_lo16(w[2]) + edgec_opt_hi16(x[0]) * edgec_opt_hi16(w[2]) +
-              edgec_opt_lo16(x[1]) * edgec_opt_lo16(w[3]) + edgec_opt_hi16(x[1]) * edgec_opt_hi16(w[3]);
-        b1 += edgec_opt_lo16(x[2]) * edgec_opt_lo16(w[2]) + edgec_opt_hi16(x[2]) * edgec_opt_hi16(w[2]) +
-              edgec_opt_lo16(x[3]) * edgec_opt_lo16(w[3]) + edgec_opt_hi16(x[3]) * edgec_opt_hi16(w[3]);
+        a0 += edgec_opt_dot2(x[0], w[0]) + edgec_opt_dot2(x[1], w[1]);
+        b0 += edgec_opt_dot2(x[2], w[0]) + edgec_opt_dot2(x[3], w[1]);
+        a1 += edgec_opt_dot2(x[0], w[2]) + edgec_opt_dot2(x[1], w[3]);
+        b1 += edgec_opt_dot2(x[2], w[2]) + edgec_opt_dot2(x[3], w[3]);
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -101,10 +101,11 @@ static inline void gemm2x2_w16(const int32_t *x, const int32_t *w, int32_t n8, i
 #endif
 }
 
-static inline void gemm2x2_w8(const int32_t *x, const int32_t *w, int32_t n8, int32_t acc[4])
+static EDGEC_ALWAYS_INLINE void gemm2x2_w8(const int32_t *x, const int32_t *w, int32_t n8,
+                                           int32_t acc[4])
 {
-#if EDGEC_OPT_DSP
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, w0, w1, t;
+#if EDGEC_OPT_ASM
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], w0, w1, t;
     __asm__ volatile(
         "1:\n\t"
         "ldmia  %[x]!, {r4, r5, r6, r8}\n\t"
@@ -146,7 +147,7 @@ static inline void gemm2x2_w8(const int32_t *x, const int32_t *w, int32_t n8, in
     acc[2] = b0;
     acc[3] = b1;
 #else
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, blk, k;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], blk, k;
     for (blk = 0; blk < 2 * n8; ++blk, x += 4, w += 2) {
         int32_t c0[4], c1[4], xa[4], xb[4];
         /* {x0, x2}, {x1, x3} back to x0..x3 */
@@ -174,8 +175,9 @@ static inline void gemm2x2_w8(const int32_t *x, const int32_t *w, int32_t n8, in
 
 /* ---- filling the two int16 rows --------------------------------------------------------- */
 
-/* Copy n bytes (word at a time; the arena and scratch allow unaligned single loads). */
-static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+/* Copy n bytes, a word at a time (the Cortex-M3/M4/M7 allow unaligned single loads and
+ * stores; memcpy of 4 bytes compiles to one LDR / STR). */
+static EDGEC_ALWAYS_INLINE void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
 {
     for (; n >= 4; n -= 4, dst += 4, src += 4) {
         int32_t v;
@@ -187,8 +189,12 @@ static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
     }
 }
 
-static void fill_bytes(int8_t *dst, int8_t value, int32_t n)
+static EDGEC_ALWAYS_INLINE void fill_bytes(int8_t *dst, int8_t value, int32_t n)
 {
+    const uint32_t v4 = 0x01010101u * (uint8_t)value;
+    for (; n >= 4; n -= 4, dst += 4) {
+        memcpy(dst, &v4, 4);
+    }
     for (; n > 0; --n) {
         *dst++ = value;
     }
@@ -221,39 +227,84 @@ static void expand_row(int32_t *dst, const int8_t *src, int32_t depth, int32_t d
     }
 }
 
-/* im2col of output pixel (n, oy, ox): KH x KW x C_IN int8 values, the input zero point
- * (-input_offset) in the padding, then zero points up to depth_pad. */
-static void gather_patch(int8_t *d, const edgec_conv2d_opt_params *p, const int8_t *in,
-                         int32_t n, int32_t oy, int32_t ox)
+/* The im2col geometry, out of the params (int8 stores could alias them). */
+typedef struct {
+    int32_t h, w, cin, kh, kw, sh, sw, dh, dw, ph, pw;
+    int32_t row_bytes;  /* KW * C_IN: one filter row of the patch */
+    int32_t tail;       /* depth_pad - KH * row_bytes */
+    int32_t band_row;   /* bytes of one band row: band_w * C_IN */
+    int8_t zp;
+} patch_geometry;
+
+/* Columns of the band: every input column a tap of the output row reads, from -padding. */
+static int32_t band_width(const edgec_conv2d_opt_params *p)
 {
-    const int32_t cin = p->input.c, kw = p->kernel.w;
-    const int8_t zp = (int8_t)-p->input_offset;
-    const int32_t ix0 = ox * p->stride.w - p->padding.w;
+    return (p->output.w - 1) * p->stride.w + (p->kernel.w - 1) * p->dilation.w + 1;
+}
+
+static int32_t band_bytes(const edgec_conv2d_opt_params *p)
+{
+    return (p->kernel.h * band_width(p) * p->input.c + 3) & ~3;
+}
+
+static patch_geometry patch_geometry_of(const edgec_conv2d_opt_params *p)
+{
+    patch_geometry g;
+    g.h = p->input.h; g.w = p->input.w; g.cin = p->input.c;
+    g.kh = p->kernel.h; g.kw = p->kernel.w;
+    g.sh = p->stride.h; g.sw = p->stride.w;
+    g.dh = p->dilation.h; g.dw = p->dilation.w;
+    g.ph = p->padding.h; g.pw = p->padding.w;
+    g.row_bytes = p->kernel.w * p->input.c;
+    g.tail = p->depth_pad - p->kernel.h * g.row_bytes;
+    g.band_row = band_width(p) * p->input.c;
+    g.zp = (int8_t)-p->input_offset;
+    return g;
+}
+
+/*
+ * The band of output row oy of batch n: the KH input rows its taps read, each over the
+ * band's columns (input column -padding.w onward), the input zero point outside the image.
+ * Every patch of the row is then KH plain copies out of it.
+ */
+static void fill_band(int8_t *band, const patch_geometry *g, const int8_t *in, int32_t n,
+                      int32_t oy)
+{
+    const int32_t cin = g->cin, bw = g->band_row / cin;
+    const int32_t lo = g->pw < bw ? g->pw : bw;              /* columns left of the image */
+    const int32_t hi = g->pw + g->w < bw ? g->pw + g->w : bw; /* end of the image columns */
+    int32_t ky, iy = oy * g->sh - g->ph;
+    for (ky = 0; ky < g->kh; ++ky, iy += g->dh, band += g->band_row) {
+        if (iy < 0 || iy >= g->h || hi <= lo) {
+            fill_bytes(band, g->zp, g->band_row);
+            continue;
+        }
+        fill_bytes(band, g->zp, lo * cin);
+        copy_bytes(band + lo * cin, in + ((n * g->h + iy) * g->w + (lo - g->pw)) * cin,
+                   (hi - lo) * cin);
+        fill_bytes(band + hi * cin, g->zp, (bw - hi) * cin);
+    }
+}
+
+/* im2col of output pixel ox from its row's band: KH x KW x C_IN int8 values, then zero
+ * points up to depth_pad. */
+static void gather_patch(int8_t *d, const patch_geometry *g, const int8_t *band, int32_t ox)
+{
+    const int32_t row_bytes = g->row_bytes, cin = g->cin;
+    const int8_t *src = band + ox * g->sw * cin;
     int32_t ky, kx;
-    int8_t *start = d;
-    for (ky = 0; ky < p->kernel.h; ++ky) {
-        const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
-        const int8_t *row = in + (n * p->input.h + iy) * p->input.w * cin;
-        if (iy < 0 || iy >= p->input.h) {
-            fill_bytes(d, zp, kw * cin);
-            d += kw * cin;
-            continue;
-        }
-        if (p->dilation.w == 1 && ix0 >= 0 && ix0 + kw <= p->input.w) {
-            copy_bytes(d, row + ix0 * cin, kw * cin);
-            d += kw * cin;
-            continue;
-        }
-        for (kx = 0; kx < kw; ++kx, d += cin) {
-            const int32_t ix = ix0 + kx * p->dilation.w;
-            if (ix < 0 || ix >= p->input.w) {
-                fill_bytes(d, zp, cin);
-            } else {
-                copy_bytes(d, row + ix * cin, cin);
+    for (ky = 0; ky < g->kh; ++ky, src += g->band_row, d += row_bytes) {
+        if (g->dw == 1) {
+            copy_bytes(d, src, row_bytes);
+        } else {
+            for (kx = 0; kx < g->kw; ++kx) {
+                copy_bytes(d + kx * cin, src + kx * g->dw * cin, cin);
             }
         }
     }
-    fill_bytes(d, zp, p->depth_pad - (int32_t)(d - start));
+    if (g->tail > 0) {
+        fill_bytes(d, g->zp, g->tail);
+    }
 }
 
 /* ---- the kernel ------------------------------------------------------------------------- */
@@ -264,24 +315,75 @@ typedef struct {
     int32_t cout, n8, wstride, flags, output_offset, act_min, act_max;
 } loop_consts;
 
-/* The 4 outputs of one channel pair (or of the last, odd channel: `two` = 0). */
+/*
+ * Fast mode, full int8 range: channel q's outputs of pixels A and B (accumulators a, b)
+ * into ya[0] and yb[0]: bias, edgec_opt_rq_conv (SMMLAR), SSAT, STRB: 15 instructions for
+ * the two. B is stored first: when the pixel count is odd, B is A.
+ */
+static EDGEC_ALWAYS_INLINE void store_pair_fast(int32_t a, int32_t b, const int32_t *q,
+                                                int8_t *ya, int8_t *yb)
+{
+#if EDGEC_OPT_ASM
+    int32_t h;
+    __asm__ volatile(
+        "ldmia  %[q], {r4, r5, r6, r8}\n\t" /* bias, mult, round, e */
+        "add    %[a], %[a], r4\n\t"
+        "add    %[b], %[b], r4\n\t"
+        "add    %[h], r6, %[b]\n\t"
+        "add    %[h], %[h], %[b], asr #31\n\t"
+        "smmlar %[h], %[b], r5, %[h]\n\t"
+        "asr    %[h], %[h], r8\n\t"
+        "ssat   %[h], #8, %[h]\n\t"
+        "strb   %[h], [%[yb]]\n\t"
+        "add    %[h], r6, %[a]\n\t"
+        "add    %[h], %[h], %[a], asr #31\n\t"
+        "smmlar %[h], %[a], r5, %[h]\n\t"
+        "asr    %[h], %[h], r8\n\t"
+        "ssat   %[h], #8, %[h]\n\t"
+        "strb   %[h], [%[ya]]\n\t"
+        : [h] "=&r"(h), [a] "+r"(a), [b] "+r"(b)
+        : [q] "r"(q), [ya] "r"(ya), [yb] "r"(yb)
+        : "r4", "r5", "r6", "r8", "memory");
+#else
+    const int32_t bias = q[0], mult = q[1], round = q[2], e = q[3];
+    const int8_t ya0 = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(a + bias, mult, round, e));
+    *yb = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(b + bias, mult, round, e));
+    *ya = ya0;
+#endif
+}
+
+/* Fast mode with a narrower clamp (ReLU6 and the like): the same arithmetic, then
+ * act_min / act_max instead of SSAT. */
+static EDGEC_ALWAYS_INLINE void store_pair_clamp(int32_t a, int32_t b, const int32_t *q,
+                                                 int8_t *ya, int8_t *yb, const loop_consts *k)
+{
+    const int32_t bias = q[0], mult = q[1], round = q[2], e = q[3];
+    const int32_t lo = k->act_min, hi = k->act_max;
+    const int32_t va = edgec_opt_rq_conv(a + bias, mult, round, e);
+    const int32_t vb = edgec_opt_rq_conv(b + bias, mult, round, e);
+    const int8_t ya0 = (int8_t)edgec_min_i32(edgec_max_i32(va, lo), hi);
+    *yb = (int8_t)edgec_min_i32(edgec_max_i32(vb, lo), hi);
+    *ya = ya0;
+}
+
+/* The 4 outputs of one channel pair (or of the last, odd channel: `two` = 0); mode:
+ * MODE_FAST (fast, int8 range), MODE_CLAMP (fast, narrower clamp), MODE_EXACT. */
+enum { MODE_FAST = 0, MODE_CLAMP = 1, MODE_EXACT = 2 };
+
 static EDGEC_ALWAYS_INLINE void store_block(const int32_t acc[4], const int32_t *q,
                                             int8_t *ya, int8_t *yb, const loop_consts *k,
-                                            int fast, int two)
+                                            int mode, int two)
 {
-    if (fast) { /* fast mode, full int8 range: the constants are read before any store */
-        const int32_t b0 = q[0], m0 = q[1], r0 = q[2], e0 = q[3];
-        const int8_t ya0 = edgec_opt_out_conv(acc[0], b0, m0, r0, e0);
-        const int8_t yb0 = edgec_opt_out_conv(acc[2], b0, m0, r0, e0);
+    if (mode == MODE_FAST) {
+        store_pair_fast(acc[0], acc[2], q, ya, yb);
         if (two) {
-            const int32_t b1 = q[4], m1 = q[5], r1 = q[6], e1 = q[7];
-            const int8_t ya1 = edgec_opt_out_conv(acc[1], b1, m1, r1, e1);
-            const int8_t yb1 = edgec_opt_out_conv(acc[3], b1, m1, r1, e1);
-            yb[1] = yb1;
-            ya[1] = ya1;
+            store_pair_fast(acc[1], acc[3], q + 4, ya + 1, yb + 1);
         }
-        yb[0] = yb0; /* B before A: when the pixel count is odd, B is A */
-        ya[0] = ya0;
+    } else if (mode == MODE_CLAMP) {
+        store_pair_clamp(acc[0], acc[2], q, ya, yb, k);
+        if (two) {
+            store_pair_clamp(acc[1], acc[3], q + 4, ya + 1, yb + 1, k);
+        }
     } else {
         const int8_t ya0 = (int8_t)edgec_opt_requant(acc[0], q, k->flags, k->output_offset,
                                                      k->act_min, k->act_max, 0);
@@ -305,25 +407,27 @@ static EDGEC_ALWAYS_INLINE void store_block(const int32_t acc[4], const int32_t 
 /* All output channels of the pixel pair whose rows are in scratch. */
 static EDGEC_ALWAYS_INLINE void channels(const int32_t *rows, const int32_t *w,
                                          const int32_t *q, int8_t *ya, int8_t *yb,
-                                         const loop_consts *k, int w16, int fast)
+                                         const loop_consts *k, int w16, int mode)
 {
     int32_t oc;
     int32_t acc[4];
     for (oc = 0; oc + 1 < k->cout; oc += 2, w += k->wstride, q += 8) {
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
         if (w16) {
             gemm2x2_w16(rows, w, k->n8, acc);
         } else {
             gemm2x2_w8(rows, w, k->n8, acc);
         }
-        store_block(acc, q, ya + oc, yb + oc, k, fast, 1);
+        store_block(acc, q, ya + oc, yb + oc, k, mode, 1);
     }
     if (oc < k->cout) { /* an odd last channel (its pair is padded with a zero channel) */
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
         if (w16) {
             gemm2x2_w16(rows, w, k->n8, acc);
         } else {
             gemm2x2_w8(rows, w, k->n8, acc);
         }
-        store_block(acc, q, ya + oc, yb + oc, k, fast, 0);
+        store_block(acc, q, ya + oc, yb + oc, k, mode, 0);
     }
 }
 
@@ -334,7 +438,10 @@ static EDGEC_ALWAYS_INLINE edgec_status conv_gemm(const edgec_conv2d_opt_params 
     int32_t depth, npix, pix;
     int32_t n = 0, oy = 0, ox = 0;
     int32_t *rows;
+    int8_t *band = scratch, *patch = scratch;
+    int32_t band_n = -1, band_y = -1; /* the output row whose band is in scratch */
     loop_consts k;
+    patch_geometry pg;
 
     if (p == NULL || in == NULL || out == NULL || scratch == NULL || p->weights == NULL ||
         p->rq == NULL || ((uintptr_t)scratch & 3u) != 0) {
@@ -356,7 +463,13 @@ static EDGEC_ALWAYS_INLINE edgec_status conv_gemm(const edgec_conv2d_opt_params 
     k.act_min = p->act_min;
     k.act_max = p->act_max;
     npix = p->output.n * p->output.h * p->output.w;
-    rows = (int32_t *)(void *)(scratch + (im2col ? p->depth_pad : 0));
+    if (im2col) {
+        patch = band + band_bytes(p);
+        rows = (int32_t *)(void *)(patch + p->depth_pad);
+    } else {
+        rows = (int32_t *)(void *)scratch;
+    }
+    pg = patch_geometry_of(p);
 
     for (pix = 0; pix < npix; pix += 2) {
         /* Pixel A, then pixel B (A again when the count is odd: same bytes, same outputs). */
@@ -365,8 +478,13 @@ static EDGEC_ALWAYS_INLINE edgec_status conv_gemm(const edgec_conv2d_opt_params 
         int32_t slot;
         for (slot = 0; slot < 2; ++slot) {
             if (im2col) {
-                gather_patch(scratch, p, in, n, oy, ox);
-                expand_row(rows + 2 * slot, scratch, p->depth_pad, p->depth_pad,
+                if (n != band_n || oy != band_y) {
+                    fill_band(band, &pg, in, n, oy);
+                    band_n = n;
+                    band_y = oy;
+                }
+                gather_patch(patch, &pg, band, ox);
+                expand_row(rows + 2 * slot, patch, p->depth_pad, p->depth_pad,
                            p->input_offset);
             } else {
                 const int8_t *src = in + ((n * p->input.h + oy * p->stride.h) * p->input.w +
@@ -385,9 +503,11 @@ static EDGEC_ALWAYS_INLINE edgec_status conv_gemm(const edgec_conv2d_opt_params 
             }
         }
         if (k.flags == 0) {
-            channels(rows, p->weights, p->rq, ya, yb, &k, w16, 1);
+            channels(rows, p->weights, p->rq, ya, yb, &k, w16, MODE_FAST);
+        } else if (k.flags == EDGEC_OPT_CLAMP) {
+            channels(rows, p->weights, p->rq, ya, yb, &k, w16, MODE_CLAMP);
         } else {
-            channels(rows, p->weights, p->rq, ya, yb, &k, w16, 0);
+            channels(rows, p->weights, p->rq, ya, yb, &k, w16, MODE_EXACT);
         }
     }
     return EDGEC_OK;

@@ -122,18 +122,15 @@ static void fill_planes(int16_t *plane, int32_t plane_step, int32_t count,
     for (iy = 0; iy < h; ++iy, row += step_y) {
         int16_t *dst = row;
         if (count == 4) {
-            int16_t *dst1 = dst + plane_step, *dst2 = dst1 + plane_step, *dst3 = dst2 + plane_step;
-            for (ix = 0; ix < w; ++ix, src += cin) {
+            const int32_t ps1 = plane_step, ps2 = 2 * plane_step, ps3 = 3 * plane_step;
+            const int8_t *end = src + w * cin;
+            for (; src != end; src += cin, dst += step_x) {
                 int32_t even, odd; /* {x0, x2}, {x1, x3} + offset */
                 edgec_opt_expand4(edgec_opt_read_s8x4(src), off, &even, &odd);
                 dst[0] = (int16_t)edgec_opt_lo16(even);
-                dst1[0] = (int16_t)edgec_opt_lo16(odd);
-                dst2[0] = (int16_t)edgec_opt_hi16(even);
-                dst3[0] = (int16_t)edgec_opt_hi16(odd);
-                dst += step_x;
-                dst1 += step_x;
-                dst2 += step_x;
-                dst3 += step_x;
+                dst[ps1] = (int16_t)edgec_opt_lo16(odd);
+                dst[ps2] = (int16_t)edgec_opt_hi16(even);
+                dst[ps3] = (int16_t)edgec_opt_hi16(odd);
             }
         } else {
             for (ix = 0; ix < w; ++ix, src += cin, dst += step_x) {
@@ -147,10 +144,13 @@ static void fill_planes(int16_t *plane, int32_t plane_step, int32_t count,
 
 /* 3x3, inner stride 1: two outputs per iteration; `pairs` iterations (the row buffer and
  * the plane have room for the extra output of an odd row). r0: the first tap of output 0. */
-static inline void row_3x3_s1(const int16_t *r0, int32_t stride, const int32_t *wc,
+#if defined(__GNUC__)
+__attribute__((noinline)) /* the assembly needs 13 free registers: its own frame */
+#endif
+static void row_3x3_s1(const int16_t *r0, int32_t stride, const int32_t *wc,
                               int32_t pairs, int32_t *acc)
 {
-#if EDGEC_OPT_DSP
+#if EDGEC_OPT_ASM
     const int16_t *r1 = r0 + stride, *r2 = r1 + stride;
     const int32_t w0 = wc[0], w1 = wc[2], w2 = wc[4], s2 = wc[5];
     const int32_t s01 = edgec_opt_pack16(wc[1], wc[3]); /* {w[0][2], w[1][2]} */
@@ -249,11 +249,19 @@ static void row_any(const int16_t *r0, int32_t stride, const geometry *g, const 
 
 /* ---- pass 2: requantize a row --------------------------------------------------------- */
 
-static EDGEC_ALWAYS_INLINE void requant_row(const int32_t *acc, int32_t count, const int32_t *q, int8_t *y,
-                        int32_t step, const edgec_depthwise_conv2d_opt_params *p)
+static EDGEC_ALWAYS_INLINE void requant_row(const int32_t *acc, int32_t count, const int32_t *q,
+                                            int8_t *y, int32_t step,
+                                            const edgec_depthwise_conv2d_opt_params *p)
 {
     int32_t i;
-    if (p->flags & (EDGEC_OPT_RQ_EXACT | EDGEC_OPT_CLAMP)) {
+    if (p->flags == EDGEC_OPT_CLAMP) { /* fast mode, narrower clamp */
+        const int32_t bias = q[0], mult = q[1], round = q[2], e = q[3];
+        const int32_t lo = p->act_min, hi = p->act_max;
+        for (i = 0; i < count; ++i, y += step) {
+            const int32_t v = edgec_opt_rq_conv(acc[i] + bias, mult, round, e);
+            *y = (int8_t)edgec_min_i32(edgec_max_i32(v, lo), hi);
+        }
+    } else if (p->flags & (EDGEC_OPT_RQ_EXACT | EDGEC_OPT_CLAMP)) {
         const int32_t flags = p->flags, zp = p->output_offset;
         const int32_t lo = p->act_min, hi = p->act_max;
         for (i = 0; i < count; ++i, y += step) {
@@ -261,9 +269,45 @@ static EDGEC_ALWAYS_INLINE void requant_row(const int32_t *acc, int32_t count, c
         }
     } else {
         const int32_t bias = q[0], mult = q[1], round = q[2], e = q[3];
-        const int8_t *end = y + count * step;
-        for (; y != end; y += step) {
-            *y = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(*acc++ + bias, mult, round, e));
+        int32_t pairs = count / 2;
+#if EDGEC_OPT_ASM
+        if (pairs > 0) { /* two outputs per iteration: 19 instructions */
+            int32_t a0, a1, h;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldrd   %[a0], %[a1], [%[acc]], #8\n\t"
+                "add    %[a0], %[a0], %[bias]\n\t"
+                "add    %[a1], %[a1], %[bias]\n\t"
+                "add    %[h], %[round], %[a0]\n\t"
+                "add    %[h], %[h], %[a0], asr #31\n\t"
+                "smmlar %[h], %[a0], %[mult], %[h]\n\t"
+                "asr    %[h], %[h], %[e]\n\t"
+                "ssat   %[h], #8, %[h]\n\t"
+                "strb   %[h], [%[y]]\n\t"
+                "add    %[y], %[y], %[step]\n\t"
+                "add    %[h], %[round], %[a1]\n\t"
+                "add    %[h], %[h], %[a1], asr #31\n\t"
+                "smmlar %[h], %[a1], %[mult], %[h]\n\t"
+                "asr    %[h], %[h], %[e]\n\t"
+                "ssat   %[h], #8, %[h]\n\t"
+                "strb   %[h], [%[y]]\n\t"
+                "add    %[y], %[y], %[step]\n\t"
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
+                : [acc] "+r"(acc), [y] "+r"(y), [n] "+r"(pairs), [a0] "=&r"(a0),
+                  [a1] "=&r"(a1), [h] "=&r"(h)
+                : [bias] "r"(bias), [mult] "r"(mult), [round] "r"(round), [e] "r"(e),
+                  [step] "r"(step)
+                : "cc", "memory");
+        }
+#else
+        for (; pairs > 0; --pairs, acc += 2, y += 2 * step) {
+            y[0] = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(acc[0] + bias, mult, round, e));
+            y[step] = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(acc[1] + bias, mult, round, e));
+        }
+#endif
+        if (count & 1) {
+            *y = (int8_t)edgec_opt_sat8(edgec_opt_rq_conv(*acc + bias, mult, round, e));
         }
     }
 }

@@ -22,6 +22,15 @@
 #define EDGEC_OPT_DSP 0
 #endif
 
+/* The inner loops written in inline assembly (fixed registers for LDM lists, up to 14
+ * registers live) need an optimizing build: at -O0 the frame pointer takes r7. Without
+ * them the same functions run their C form. */
+#if EDGEC_OPT_DSP && defined(__OPTIMIZE__)
+#define EDGEC_OPT_ASM 1
+#else
+#define EDGEC_OPT_ASM 0
+#endif
+
 /** Four bytes from any address as an int32 (one LDR on Cortex-M3/M4/M7, which allow
  *  unaligned single loads; never LDRD/LDM, which fault on unaligned addresses). */
 static inline int32_t edgec_opt_read_s8x4(const int8_t *src)
@@ -32,8 +41,17 @@ static inline int32_t edgec_opt_read_s8x4(const int8_t *src)
 }
 
 /** Low and high signed halfwords of a word (the portable view of an int16 pair). */
-static inline int32_t edgec_opt_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }
+static inline int32_t edgec_opt_lo16(int32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+}
 static inline int32_t edgec_opt_hi16(int32_t v) { return v >> 16; }
+
+/** The portable SMUAD: lo(x) * lo(w) + hi(x) * hi(w) of two int16 pairs. */
+static inline int32_t edgec_opt_dot2(int32_t x, int32_t w)
+{
+    return edgec_opt_lo16(x) * edgec_opt_lo16(w) + edgec_opt_hi16(x) * edgec_opt_hi16(w);
+}
 
 /** Two int16 values as one word, low halfword first. */
 static inline int32_t edgec_opt_pack16(int32_t lo, int32_t hi)
@@ -90,9 +108,16 @@ static inline void edgec_opt_expand4(int32_t v, int32_t offset, int32_t *even, i
 static inline int32_t edgec_opt_rq_conv(int32_t a, int32_t mult, int32_t round, int32_t e)
 {
     const uint32_t hi = (uint32_t)round + (uint32_t)a + (uint32_t)(a >> 31);
+#if EDGEC_OPT_DSP
+    /* SMMLAR: (hi << 32) + a * mult + 2^31, high word: the same 64-bit sum */
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(mult), "r"((int32_t)hi));
+    return r >> e;
+#else
     const uint64_t v = ((((uint64_t)hi) << 32) | 0x80000000u) +
                        (uint64_t)((int64_t)a * (int64_t)mult);
     return (int32_t)(uint32_t)(v >> 32) >> e;
+#endif
 }
 
 static inline int32_t edgec_opt_rq_fc(int32_t a, int32_t mult, int32_t round, int32_t e)

@@ -23,12 +23,13 @@
  * acc[0..3] += the dot products of `blocks` blocks of 4 activations (from any address)
  * with 4 channels' packed weights; advances *w past them.
  */
-static inline void dot4_w16(const int8_t *x, const int32_t **w, int32_t blocks, int32_t acc[4])
+static EDGEC_ALWAYS_INLINE void dot4_w16(const int8_t *x, const int32_t **w, int32_t blocks,
+                                         int32_t acc[4])
 {
-#if EDGEC_OPT_DSP
+#if EDGEC_OPT_ASM
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], xe, xo;
     const int32_t *wp = *w;
-    if (blocks & 1) { /* one block, so that the loop below runs two per iteration */
+    for (; (blocks & 3) != 0; --blocks) { /* single blocks, then four per iteration */
         __asm__ volatile(
             "ldr    %[xe], [%[x]], #4\n\t"
             "sxtb16 %[xo], %[xe], ror #8\n\t"
@@ -48,10 +49,36 @@ static inline void dot4_w16(const int8_t *x, const int32_t **w, int32_t blocks, 
             :
             : "r4", "r5", "r6", "r8", "memory");
     }
-    blocks >>= 1;
+    blocks >>= 2;
     if (blocks > 0) {
         __asm__ volatile(
             "1:\n\t"
+            "ldr    %[xe], [%[x]], #4\n\t"
+            "sxtb16 %[xo], %[xe], ror #8\n\t"
+            "sxtb16 %[xe], %[xe]\n\t"
+            "ldmia  %[w]!, {r4, r5, r6, r8}\n\t"
+            "smlad  %[a0], %[xe], r4, %[a0]\n\t"
+            "smlad  %[a0], %[xo], r5, %[a0]\n\t"
+            "smlad  %[a1], %[xe], r6, %[a1]\n\t"
+            "smlad  %[a1], %[xo], r8, %[a1]\n\t"
+            "ldmia  %[w]!, {r4, r5, r6, r8}\n\t"
+            "smlad  %[a2], %[xe], r4, %[a2]\n\t"
+            "smlad  %[a2], %[xo], r5, %[a2]\n\t"
+            "smlad  %[a3], %[xe], r6, %[a3]\n\t"
+            "smlad  %[a3], %[xo], r8, %[a3]\n\t"
+            "ldr    %[xe], [%[x]], #4\n\t"
+            "sxtb16 %[xo], %[xe], ror #8\n\t"
+            "sxtb16 %[xe], %[xe]\n\t"
+            "ldmia  %[w]!, {r4, r5, r6, r8}\n\t"
+            "smlad  %[a0], %[xe], r4, %[a0]\n\t"
+            "smlad  %[a0], %[xo], r5, %[a0]\n\t"
+            "smlad  %[a1], %[xe], r6, %[a1]\n\t"
+            "smlad  %[a1], %[xo], r8, %[a1]\n\t"
+            "ldmia  %[w]!, {r4, r5, r6, r8}\n\t"
+            "smlad  %[a2], %[xe], r4, %[a2]\n\t"
+            "smlad  %[a2], %[xo], r5, %[a2]\n\t"
+            "smlad  %[a3], %[xe], r6, %[a3]\n\t"
+            "smlad  %[a3], %[xo], r8, %[a3]\n\t"
             "ldr    %[xe], [%[x]], #4\n\t"
             "sxtb16 %[xo], %[xe], ror #8\n\t"
             "sxtb16 %[xe], %[xe]\n\t"
@@ -107,7 +134,8 @@ static inline void dot4_w16(const int8_t *x, const int32_t **w, int32_t blocks, 
 #endif
 }
 
-static inline void dot4_w8(const int8_t *x, const int32_t **w, int32_t blocks, int32_t acc[4])
+static EDGEC_ALWAYS_INLINE void dot4_w8(const int8_t *x, const int32_t **w, int32_t blocks,
+                                        int32_t acc[4])
 {
     const int32_t *wp = *w;
     int32_t b, j;
@@ -145,26 +173,38 @@ static inline void dot4_w8(const int8_t *x, const int32_t **w, int32_t blocks, i
     *w = wp;
 }
 
-static EDGEC_ALWAYS_INLINE edgec_status fc_opt(const edgec_fully_connected_opt_params *p,
-                                               const int8_t *in, int8_t *out, int w16)
+enum { MODE_FAST = 0, MODE_CLAMP = 1, MODE_EXACT = 2 }; /* as in conv2d_gemm_s8.c */
+
+/* One output: fast mode with the int8 range (SSAT) or a narrower clamp, or exact mode. */
+static EDGEC_ALWAYS_INLINE int8_t fc_out(int32_t acc, const int32_t *q, int32_t flags,
+                                         int32_t zp, int32_t lo, int32_t hi, int mode)
 {
-    int32_t row, oc, full, tail;
-    if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->rq == NULL) {
-        return EDGEC_ERR_ARG;
+    if (mode == MODE_FAST) {
+        return (int8_t)edgec_opt_sat8(edgec_opt_rq_fc(acc + q[0], q[1], q[2], q[3]));
     }
-    if (p->rows < 0 || p->in_depth < 1 || p->out_depth < 1 || p->act_min > p->act_max ||
-        p->depth_pad != ((p->in_depth + 3) & ~3)) {
-        return EDGEC_ERR_ARG;
+    if (mode == MODE_CLAMP) {
+        const int32_t v = edgec_opt_rq_fc(acc + q[0], q[1], q[2], q[3]);
+        return (int8_t)edgec_min_i32(edgec_max_i32(v, lo), hi);
     }
-    full = p->in_depth / 4;
-    tail = p->in_depth - 4 * full;
-    for (row = 0; row < p->rows; ++row) {
-        const int8_t *x = in + row * p->in_depth;
-        int8_t *y = out + row * p->out_depth;
-        const int32_t *w = p->weights;
-        for (oc = 0; oc < p->out_depth; oc += 4) {
+    return (int8_t)edgec_opt_requant(acc, q, flags, zp, lo, hi, 1);
+}
+
+static EDGEC_ALWAYS_INLINE void fc_rows(const edgec_fully_connected_opt_params *p,
+                                        const int8_t *in, int8_t *out, int w16, int mode)
+{
+    /* the params in locals: the int8 stores could alias them */
+    const int32_t rows = p->rows, depth = p->in_depth, cout = p->out_depth;
+    const int32_t flags = p->flags, zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t full = depth / 4, tail = depth - 4 * (depth / 4);
+    const int32_t *weights = p->weights, *rq = p->rq;
+    int32_t row, oc, j;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *x = in + row * depth;
+        int8_t *y = out + row * cout;
+        const int32_t *w = weights;
+        const int32_t *q = rq;
+        for (oc = 0; oc < cout; oc += 4, q += 16) {
             int32_t acc[4] = {0, 0, 0, 0};
-            int32_t j;
             if (w16) {
                 dot4_w16(x, &w, full, acc);
             } else {
@@ -181,12 +221,40 @@ static EDGEC_ALWAYS_INLINE edgec_status fc_opt(const edgec_fully_connected_opt_p
                     dot4_w8(last, &w, 1, acc);
                 }
             }
-            for (j = 0; j < 4 && oc + j < p->out_depth; ++j) {
-                const int32_t *q = p->rq + 4 * (oc + j);
-                y[oc + j] = (int8_t)edgec_opt_requant(acc[j], q, p->flags, p->output_offset,
-                                                      p->act_min, p->act_max, 1);
+            if (oc + 4 <= cout) {
+                const int8_t y0 = fc_out(acc[0], q, flags, zp, lo, hi, mode);
+                const int8_t y1 = fc_out(acc[1], q + 4, flags, zp, lo, hi, mode);
+                const int8_t y2 = fc_out(acc[2], q + 8, flags, zp, lo, hi, mode);
+                const int8_t y3 = fc_out(acc[3], q + 12, flags, zp, lo, hi, mode);
+                y[oc] = y0;
+                y[oc + 1] = y1;
+                y[oc + 2] = y2;
+                y[oc + 3] = y3;
+            } else {
+                for (j = 0; oc + j < cout; ++j) {
+                    y[oc + j] = fc_out(acc[j], q + 4 * j, flags, zp, lo, hi, mode);
+                }
             }
         }
+    }
+}
+
+static EDGEC_ALWAYS_INLINE edgec_status fc_opt(const edgec_fully_connected_opt_params *p,
+                                               const int8_t *in, int8_t *out, int w16)
+{
+    if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->rq == NULL) {
+        return EDGEC_ERR_ARG;
+    }
+    if (p->rows < 0 || p->in_depth < 1 || p->out_depth < 1 || p->act_min > p->act_max ||
+        p->depth_pad != ((p->in_depth + 3) & ~3)) {
+        return EDGEC_ERR_ARG;
+    }
+    if (p->flags == 0) {
+        fc_rows(p, in, out, w16, MODE_FAST);
+    } else if (p->flags == EDGEC_OPT_CLAMP) {
+        fc_rows(p, in, out, w16, MODE_CLAMP);
+    } else {
+        fc_rows(p, in, out, w16, MODE_EXACT);
     }
     return EDGEC_OK;
 }

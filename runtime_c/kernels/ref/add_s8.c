@@ -65,3 +65,30 @@ edgec_status edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8
     }
     return EDGEC_OK;
 }
+
+/* ADD with a constant second operand (a TFLite ADD whose input 2 is a constant tensor): the
+ * same arithmetic, the constant read from flash. */
+edgec_status edgec_add_const_s8(const edgec_add_const_params *p, const int8_t *a, int8_t *out)
+{
+    edgec_add_params add;
+
+    if (p == NULL) {
+        return EDGEC_ERR_ARG;
+    }
+    add.output = p->output;
+    add.input1_stride = p->input1_stride;
+    add.input2_stride = p->input2_stride;
+    add.left_shift = p->left_shift;
+    add.input1_offset = p->input1_offset;
+    add.input1_multiplier = p->input1_multiplier;
+    add.input1_shift = p->input1_shift;
+    add.input2_offset = p->input2_offset;
+    add.input2_multiplier = p->input2_multiplier;
+    add.input2_shift = p->input2_shift;
+    add.output_offset = p->output_offset;
+    add.output_multiplier = p->output_multiplier;
+    add.output_shift = p->output_shift;
+    add.act_min = p->act_min;
+    add.act_max = p->act_max;
+    return edgec_add_s8(&add, a, p->constant, out);
+}

@@ -58,3 +58,25 @@ edgec_status edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8
     }
     return EDGEC_OK;
 }
+
+/* MUL with a constant second operand (a TFLite MUL whose input 2 is a constant tensor, e.g.
+ * attention's 1 / sqrt(d)): the same arithmetic, the constant read from flash. */
+edgec_status edgec_mul_const_s8(const edgec_mul_const_params *p, const int8_t *a, int8_t *out)
+{
+    edgec_mul_params mul;
+
+    if (p == NULL) {
+        return EDGEC_ERR_ARG;
+    }
+    mul.output = p->output;
+    mul.input1_stride = p->input1_stride;
+    mul.input2_stride = p->input2_stride;
+    mul.input1_offset = p->input1_offset;
+    mul.input2_offset = p->input2_offset;
+    mul.output_offset = p->output_offset;
+    mul.output_multiplier = p->output_multiplier;
+    mul.output_shift = p->output_shift;
+    mul.act_min = p->act_min;
+    mul.act_max = p->act_max;
+    return edgec_mul_s8(&mul, a, p->constant, out);
+}
