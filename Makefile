@@ -19,7 +19,7 @@ apt:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[torch,tflite,test]'
+	$(BIN)/pip install -q -e '.[torch,tflite,test,nas]'
 	touch $@
 
 demo: setup

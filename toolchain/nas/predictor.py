@@ -51,14 +51,17 @@ def _regressor(seed: int, n: int):
                                          l2_regularization=0.1, random_state=seed)
 
 
+MIN_PAIRS = 5  # fewer: a rank correlation says nothing, reported as None
+
+
 def spearman(a: list[float], b: list[float]) -> float | None:
-    """Spearman's rank correlation, None with fewer than 3 pairs or a constant side."""
-    if len(a) < 3:
+    """Spearman's rank correlation, None with fewer than MIN_PAIRS pairs or a constant side."""
+    if len(a) < MIN_PAIRS:
         return None
     from scipy.stats import spearmanr
     a_arr, b_arr = np.asarray(a, float), np.asarray(b, float)
     ok = np.isfinite(a_arr) & np.isfinite(b_arr)
-    if ok.sum() < 3 or np.ptp(a_arr[ok]) == 0 or np.ptp(b_arr[ok]) == 0:
+    if ok.sum() < MIN_PAIRS or np.ptp(a_arr[ok]) == 0 or np.ptp(b_arr[ok]) == 0:
         return None
     return float(spearmanr(a_arr[ok], b_arr[ok]).statistic)
 
