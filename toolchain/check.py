@@ -27,8 +27,8 @@ def io_spec(qgraph: Graph) -> dict:
         q = t.quant if t.dtype != "float32" else _boundary_quant(qgraph, name)
         return {"name": name, "shape": list(shape), "source_shape": list(src),
                 "source_layout": layout or "as-is", "dtype": t.dtype,
-                "scale": float(q.scale) if q is not None else None,
-                "zero_point": int(q.zero_point) if q is not None else None,
+                "scale": float(np.ravel(q.scale)[0]) if q is not None else None,
+                "zero_point": int(np.ravel(q.zero_point)[0]) if q is not None else None,
                 "bytes": t.nbytes}
     return {"inputs": [one(n) for n in qgraph.inputs],
             "outputs": [one(n) for n in qgraph.outputs]}

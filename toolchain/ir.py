@@ -134,6 +134,8 @@ def verify(graph: Graph) -> None:
     if not graph.outputs:
         raise GraphError("the graph has no output")
     for name, t in graph.tensors.items():
+        if not isinstance(name, str) or not isinstance(t, Tensor) or t.name != name:
+            raise GraphError(f"tensor {name!r} is not a Tensor registered under its name")
         _verify_tensor(name, t)
     defined = set(graph.inputs) | {n for n, t in graph.tensors.items() if t.is_const}
     for name in graph.inputs:
@@ -145,8 +147,8 @@ def verify(graph: Graph) -> None:
         raise GraphError(f"graph inputs {graph.inputs} name a tensor twice")
     for node in graph.nodes:
         where = f"node '{node.name}' ({node.op})"
-        if not isinstance(node.op, str) or not node.op:
-            raise GraphError(f"node '{node.name}' has no op")
+        if not isinstance(node.name, str) or not isinstance(node.op, str) or not node.op:
+            raise GraphError(f"node {node.name!r} has no op or a name that is not text")
         spec = OPS.get(node.op)  # others (lowering-only ops) are the lowering's to check
         if spec is not None:
             _verify_arity(node, spec, where)
@@ -211,6 +213,10 @@ def _verify_tensor(name: str, t: Tensor) -> None:
             raise GraphError(f"constant '{name}' has NaN or infinite values")
     if t.quant is not None:
         _verify_quant(name, t, dtype)
+        if t.data is None and (t.quant.axis is not None or np.ndim(t.quant.scale) != 0
+                               or np.ndim(t.quant.zero_point) != 0):
+            raise GraphError(f"activation '{name}' is not quantized per tensor (one scale and "
+                             f"zero point, shape ())")
 
 
 def _verify_quant(name: str, t: Tensor, dtype: np.dtype) -> None:

@@ -294,6 +294,8 @@ class _Importer(TransformerOps):
 
     def _node_name(self, node, idx) -> str:
         base = node.name or f"{node.op_type}_{idx}"
+        if isinstance(base, bytes):  # protobuf hands out invalid UTF-8 as bytes
+            base = base.decode("utf-8", "replace")
         name, i = base, 0
         while name in self.node_names:
             i += 1
