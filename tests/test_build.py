@@ -113,6 +113,19 @@ def test_compile_error_names_the_file(f746, tmp_path):
         build_firmware(src, f746, tmp_path / "out")
 
 
+def test_compile_error_log_outlives_the_output_dir(f746, tmp_path):
+    src = fake_model_copy(tmp_path / "broken", broken=True)
+    with pytest.raises(ToolchainError) as e:
+        build_firmware(src, f746, tmp_path / "out")
+    shutil.rmtree(tmp_path / "out")
+    log = Path(re.search(r"full log: (\S+)\)$", str(e.value)).group(1))
+    try:
+        assert not log.is_relative_to(tmp_path / "out")
+        assert "undeclared" in log.read_text()
+    finally:
+        log.unlink()
+
+
 def test_missing_compiler_says_how_to_install(f746, tmp_path):
     target = dataclasses.replace(f746, cc="arm-none-eabi-gcc-not-installed")
     with pytest.raises(ToolchainError, match="apt-get install --no-install-recommends "

@@ -155,7 +155,9 @@ def test_timeout_kills_qemu(f746, tmp_path):
     assert _qemu_pids_for(hung.elf) == []
 
 
-def test_ctrl_c_leaves_no_qemu_behind(f746, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_run_leaves_no_qemu_behind(sig, f746, tmp_path):
+    """Ctrl-C is handled; SIGKILL runs no handler, so the kernel must take QEMU down."""
     hung = build_firmware(FAKE_MODEL, f746, tmp_path, extra_cflags=["-DFAKE_LOOP_ITERATIONS=0u"])
     script = (
         "import numpy as np, sys\n"
@@ -172,12 +174,15 @@ def test_ctrl_c_leaves_no_qemu_behind(f746, tmp_path):
         while not _qemu_pids_for(hung.elf) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _qemu_pids_for(hung.elf), "qemu did not start"
-        child.send_signal(signal.SIGINT)
+        child.send_signal(sig)
         _, err = child.communicate(timeout=20)
     finally:
         if child.poll() is None:
             child.kill()
-    assert "KeyboardInterrupt" in err
+    assert sig == signal.SIGKILL or "KeyboardInterrupt" in err
+    deadline = time.monotonic() + 5  # the kernel delivers the parent-death signal at once
+    while _qemu_pids_for(hung.elf) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _qemu_pids_for(hung.elf) == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import edgec
@@ -39,6 +40,13 @@ def test_custom_board_file(tmp_path, capsys):
                  "-o", tmp_path / "ok") == 0
     rep = json.loads((tmp_path / "ok" / "report.json").read_text())
     assert rep["memory"]["sram_budget_bytes"] == 16 * 1024
+    # the output dir keeps its own copy of the board: run and test work after the file moves
+    path.rename(tmp_path / "moved.toml")
+    spec = json.loads((tmp_path / "ok" / "model.json").read_text())["io"]["inputs"][0]
+    x = np.random.default_rng(0).uniform(-1, 1, (3, *spec["source_shape"][1:]))
+    np.savez(tmp_path / "cases.npz", x=x.astype(np.float32))
+    assert edgec("test", tmp_path / "ok", "--inputs", tmp_path / "cases.npz") == 0
+    (tmp_path / "moved.toml").rename(path)
     # the same board is too small for KWS once the stack is reserved: a budget error
     rc = edgec("compile", model_path("kws_dscnn_int8"), "--target", path, "-o", tmp_path / "no")
     err = capsys.readouterr().err

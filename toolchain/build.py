@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Sequence
 import jinja2
 
 from .errors import BudgetError, EdgecError, ToolchainError
+from .subproc import die_with_parent
 from .target import Target
 
 APT_HINT = "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi"
@@ -132,7 +134,8 @@ def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
                 raise ToolchainError("build stopped")
             proc = subprocess.Popen([cc, *cflags, "-c", rel, "-o", str(obj)], cwd=root,
                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, start_new_session=True)  # killpg: cc1, as
+                                    text=True, start_new_session=True,  # killpg: cc1, as
+                                    preexec_fn=die_with_parent())
             running.add(proc)
         try:
             out, err = proc.communicate()
@@ -161,7 +164,7 @@ def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
     for (root, rel, _), proc in zip(units, results):
         if proc.returncode != 0:
             raise ToolchainError(f"compiling {rel} failed: {_first_error(proc.stderr)} "
-                                 f"(full log: {out_dir / 'build.log'})")
+                                 f"(full log: {_keep_log(out_dir)})")
 
     elf = out_dir / "firmware.elf"
     map_file = out_dir / "firmware.map"
@@ -181,7 +184,7 @@ def build_firmware(src_dir: str | Path, target: Target, out_dir: str | Path,
             raise _budget_error(target, {name.lower(): int(n) for name, n in overflows}, arena,
                                 weights)
         raise ToolchainError(f"linking firmware failed: {_first_error(proc.stderr)} "
-                             f"(full log: {out_dir / 'build.log'})")
+                             f"(full log: {_keep_log(out_dir)})")
 
     sym = _symbols(nm, elf)
     flash_total = sym["__flash_end"] - sym["__flash_start"]
@@ -257,6 +260,15 @@ def _copy_harness(dest: Path) -> list[str]:
 
 def _write_log(out_dir: Path, log: list[str]) -> None:
     (out_dir / "build.log").write_text("\n".join(log), encoding="utf-8")
+
+
+def _keep_log(out_dir: Path) -> Path:
+    """A failed build's output dir is a staging dir that is about to be removed: keep its log
+    in the system temp dir so the path in the error message still opens."""
+    fd, name = tempfile.mkstemp(prefix="edgec-build-", suffix=".log")
+    with os.fdopen(fd, "wb") as f:
+        f.write((out_dir / "build.log").read_bytes())
+    return Path(name)
 
 
 def _first_error(stderr: str) -> str:

@@ -276,7 +276,7 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
     out_dir = Path(out_dir)
     meta = load_compiled(out_dir)
     spec_in, spec_out = meta["io"]["inputs"][0], meta["io"]["outputs"][0]
-    target = targets.load_target(meta["target"])
+    target = targets.load_compiled_target(out_dir, meta)
     report = _read_report(out_dir)
     elf = out_dir / "firmware.elf"
     if not elf.is_file():

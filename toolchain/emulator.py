@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EdgecError, ToolchainError
+from .subproc import die_with_parent
 from .target import Target
 
 QEMU_APT_HINT = "apt-get install --no-install-recommends qemu-system-arm"
@@ -93,7 +94,8 @@ def _run(qemu: str, elf: Path, target: Target, inputs: np.ndarray, output_size: 
     cmd = qemu_command(qemu, elf, target)
     # Own process group, so a timeout or Ctrl-C kills QEMU and anything it started.
     proc = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=die_with_parent())
     timed_out = False
     try:
         try:

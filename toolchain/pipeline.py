@@ -55,8 +55,13 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
         golden_io.save_program(program, tmp / golden_io.FILE_NAME)  # for `edgec test`
         io = check.io_spec(qgraph)
-        (tmp / "model.json").write_text(json.dumps(
-            {"target": target.name, "io": io, "edgec": __version__}, indent=2) + "\n")
+        meta = {"target": target.name, "io": io, "edgec": __version__}
+        if targets.is_target_file(opts.target):  # a user's board: keep it with the model
+            kept = Path(targets.COMPILED_TARGET_DIR) / Path(opts.target).name
+            (tmp / kept).parent.mkdir()
+            shutil.copyfile(opts.target, tmp / kept)
+            meta["target_file"] = kept.as_posix()
+        (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
         build = run = verdict = None
         if opts.build:
             build = build_firmware(tmp / "src", target, tmp, profile=opts.profile,

@@ -98,10 +98,26 @@ def list_targets() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
+COMPILED_TARGET_DIR = "target"  # a custom board's file is copied into OUT/target/ by compile
+
+
+def is_target_file(name_or_path: str | Path) -> bool:
+    text_name = str(name_or_path)
+    return text_name.endswith(".toml") or "/" in text_name or "\\" in text_name
+
+
+def load_compiled_target(out_dir: Path, meta: dict) -> Target:
+    """The board an output dir was compiled for: its own copy of a custom board file, so
+    `edgec run`/`test` work wherever the user's .toml has moved since."""
+    if meta.get("target_file"):
+        return load_target(Path(out_dir) / meta["target_file"])
+    return load_target(meta["target"])
+
+
 def load_target(name_or_path: str | Path) -> Target:
     """A shipped target by name ("stm32f746") or any target file by path ("my_board.toml")."""
     text_name = str(name_or_path)
-    if text_name.endswith(".toml") or "/" in text_name or "\\" in text_name:
+    if is_target_file(text_name):
         path = Path(text_name)
         if not path.is_file():
             raise EdgecError(f"target file not found: {path}")
