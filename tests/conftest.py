@@ -1,12 +1,32 @@
 """Shared fixtures: compiled example models, built once per test session (they are slow)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/models.py, tests/kernel_cases.py
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_models_dir() -> Path:
+    """$EDGEC_SHARED_MODELS, else `<repo>/../shared/models` (the work tree layout and CI's
+    sibling `shared/`). Missing models FAIL the tests that need them: never a silent skip."""
+    candidates = []
+    if os.environ.get("EDGEC_SHARED_MODELS"):
+        candidates.append(Path(os.environ["EDGEC_SHARED_MODELS"]))
+    candidates += [REPO.parent / "shared" / "models", REPO / "shared" / "models"]
+    for c in candidates:
+        if c.is_dir() and any(c.glob("*.tflite")):
+            return c
+    pytest.fail("shared .tflite models not found; looked in "
+                + ", ".join(str(c) for c in candidates)
+                + " (set EDGEC_SHARED_MODELS to the folder holding them)")
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,7 +9,6 @@ model folder must not turn the frontend's tests into silent skips.
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
 import flatbuffers
@@ -18,6 +17,7 @@ import pytest
 from tflite.BuiltinOptions import BuiltinOptions
 from tflite.utils import BUILTIN_OPCODE2NAME
 
+from conftest import shared_models_dir
 from edgec.toolchain.errors import EdgecError, UnsupportedOpError
 from edgec.toolchain.frontend.tflite import SUPPORTED, compute_padding, load_tflite
 from edgec.toolchain.ir import verify
@@ -29,20 +29,6 @@ INT8_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_dscnn_int8",
                "ad_fc_autoencoder_int8"]
 FLOAT_MODELS = ["hello_world_float", "kws_dscnn_float32"]
 IMPORTABLE = INT8_MODELS + FLOAT_MODELS
-
-
-def shared_models_dir() -> Path:
-    candidates = []
-    if os.environ.get("EDGEC_SHARED_MODELS"):
-        candidates.append(Path(os.environ["EDGEC_SHARED_MODELS"]))
-    candidates += [REPO.parent / "shared" / "models",  # /work/shared next to /work/main; CI
-                   REPO / "shared" / "models"]
-    for c in candidates:
-        if c.is_dir() and any(c.glob("*.tflite")):
-            return c
-    pytest.fail("shared .tflite models not found; looked in "
-                + ", ".join(str(c) for c in candidates)
-                + " (set EDGEC_SHARED_MODELS to the folder holding them)")
 
 
 def model_path(name: str) -> Path:

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import shared_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = Path("/work/shared/models")
+MODELS = shared_models_dir()
 
 
 def _load_fuzz():
@@ -29,8 +30,6 @@ def _load_fuzz():
 
 
 fuzz = _load_fuzz()
-pytestmark = pytest.mark.skipif(not MODELS.is_file() and not MODELS.is_dir(),
-                                reason="shared models not present")
 
 
 def test_short_seeded_fuzz_run_has_no_crash_or_hang():
@@ -208,3 +207,14 @@ def test_generated_int8_graphs_compile_or_are_rejected_in_one_line(graph):
         except EdgecError as e:
             msg = str(e)
             assert msg and "\n" not in msg and len(msg) <= MAX_MESSAGE
+
+
+# Cases the long runs crashed on once (KIND:SEED:CASE); each must now be a clean rejection.
+FOUND_BY_LONG_RUNS = ["tflite:447:110001815"]  # conv bias of shape [1,3,3,64] (seed 11 run)
+
+
+@pytest.mark.parametrize("key", FOUND_BY_LONG_RUNS)
+def test_cases_found_by_long_runs_are_rejected_cleanly(key, tmp_path):
+    kind, seed_index, case = key.split(":")
+    out = fuzz.run_case(fuzz.Seeds(tmp_path), kind, int(seed_index), int(case), limit=60)
+    assert out.status == "rejected", (out.status, out.message)

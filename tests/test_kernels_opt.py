@@ -14,7 +14,6 @@ both signs, zero multipliers, batch 2, tall and wide depthwise planes, in place)
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from edgec.toolchain.plan import plan_memory
 from edgec.toolchain.target import load_target
 
 from kernel_cases import CASES, Case, _conv, _dw, _fc, build_graph, make_inputs
+from conftest import shared_models_dir
 
 TESTS_DIR = Path(__file__).resolve().parent
 HOST_MAIN = TESTS_DIR / "host_main.c"
@@ -40,7 +40,7 @@ HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"]
 META = {"model": "kernel_case", "model_sha256": "0" * 64, "target": "stm32f746",
         "command": "tests/test_kernels_opt.py"}
 TARGET = load_target("stm32f746")
-MODELS = Path("/work/shared/models")
+MODELS = shared_models_dir()
 OPT_KERNELS = set(ol.REFERENCE_OF)
 
 TINY = 1e-12  # a weight scale whose requantization multiplier flushes to 0

@@ -17,14 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import shared_models_dir
 
-MODEL = Path("/work/shared/models/hello_world_int8.tflite")
+MODEL = shared_models_dir() / "hello_world_int8.tflite"
 CC, QEMU = "arm-none-eabi-gcc", "qemu-system-arm"
-pytestmark = [
-    pytest.mark.skipif(not MODEL.is_file(), reason="shared models not present"),
-    pytest.mark.skipif(shutil.which(CC) is None or shutil.which(QEMU) is None,
-                       reason="cross toolchain or QEMU not installed"),
-]
 
 
 def _wrapper(bin_dir: Path, tool: str, body: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +22,10 @@ import pytest
 from edgec.toolchain import check, golden_io
 from edgec.toolchain.options import CompileOptions
 from edgec.toolchain.pipeline import compile_model
+from conftest import shared_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = Path("/work/shared/models")
+MODELS = shared_models_dir()
 HOST_MAIN = Path(__file__).resolve().parent / "host_main.c"
 # -O0: the sanitizers need no optimizer, and the weight tables compile 3x faster
 SAN_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O0",
@@ -37,7 +37,6 @@ INT8_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_dscnn_int8",
                "ad_fc_autoencoder_int8"]
 SAMPLES = 6
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +71,16 @@ def _sanitized_run(out: Path, tmp: Path, seed: int) -> None:
     assert res["mismatches"] == 0, res
 
 
-@needs_gcc
 @pytest.mark.parametrize("name, optimize", [(m, "speed") for m in INT8_MODELS] + [
     ("kws_dscnn_int8", "size"), ("micro_speech_quantized", "size")])  # the other kernels
 def test_shipped_models_under_sanitizers(name, optimize, tmp_path):
     path = MODELS / f"{name}.tflite"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
     out = tmp_path / "net"
     compile_model(CompileOptions(model=path, target="stm32f746", out_dir=out, build=False,
                                  run=False, optimize=optimize))
     _sanitized_run(out, tmp_path, seed=1)
 
 
-@needs_gcc
 @pytest.mark.parametrize("optimize", ["speed", "size"])
 def test_example_cnn_under_sanitizers(example_cnn, optimize, tmp_path):
     out = tmp_path / "net"
@@ -105,7 +100,6 @@ def _same_tree(a: Path, b: Path) -> list[str]:
     return diff
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no cross compiler")
 @pytest.mark.parametrize("which", ["kws_dscnn_int8", "example_cnn"])
 def test_compiling_twice_gives_identical_bytes(which, request, tmp_path):
     if which == "example_cnn":
@@ -113,8 +107,6 @@ def test_compiling_twice_gives_identical_bytes(which, request, tmp_path):
         model, calib = d / "model.pt", d / "calib.npy"
     else:
         model, calib = MODELS / f"{which}.tflite", None
-        if not model.is_file():
-            pytest.skip(f"{model} not present")
     outs = []
     for k in range(2):
         out = tmp_path / f"build{k}" / ("deep" * k) / "net"  # different directories
@@ -127,12 +119,9 @@ def test_compiling_twice_gives_identical_bytes(which, request, tmp_path):
     assert (a / "golden.npz").read_bytes() == (b / "golden.npz").read_bytes()
 
 
-@needs_gcc
 def test_a_planted_overflow_is_caught(tmp_path):
     """The harness itself: an out-of-bounds write in the model's sources fails the check."""
     path = MODELS / "hello_world_int8.tflite"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
     out = tmp_path / "net"
     compile_model(CompileOptions(model=path, target="stm32f746", out_dir=out, build=False,
                                  run=False))

@@ -162,6 +162,8 @@ def verify(graph: Graph) -> None:
                 raise GraphError(f"{where} reads unknown tensor '{t}'")
             if t not in defined:
                 raise GraphError(f"{where} reads '{t}' before it is produced")
+        if node.op in _WEIGHTED_OPS:
+            _verify_weights(graph, node, where)
         for t in node.outputs:
             if t not in graph.tensors:
                 raise GraphError(f"{where} writes unknown tensor '{t}'")
@@ -266,6 +268,33 @@ def _verify_arity(node: Node, spec, where: str) -> None:
                          f"({', '.join(spec.inputs)})")
     if len(node.outputs) != 1 or node.outputs[0] == "":
         raise GraphError(f"{where} has outputs {node.outputs}; every op has one output")
+
+
+_WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
+
+
+def _verify_weights(graph: Graph, node: Node, where: str) -> None:
+    """Weight and bias shapes against the input's channels: every executor (float
+    calibration, golden, C) indexes with them, so a mismatch must stop here."""
+    x, w = (graph.tensors[t].shape for t in node.inputs[:2])
+    if node.op == "fully_connected":
+        ok = len(w) == 2 and int(np.prod(x)) % w[1] == 0
+        c_out, expect = (w[0] if w else 0), "[C_OUT, C_IN] with C_IN dividing the input's size"
+    elif node.op == "conv2d":
+        ok = len(x) == 4 and len(w) == 4 and w[3] == x[3]
+        c_out, expect = (w[0] if w else 0), "[C_OUT, KH, KW, C_IN] with C_IN = input channels"
+    else:
+        mult = node.attrs.get("depth_multiplier", 1)
+        ok = len(x) == 4 and len(w) == 4 and w[0] == 1 and w[3] == x[3] * mult
+        c_out, expect = (w[3] if w else 0), "[1, KH, KW, C_IN * depth_multiplier]"
+    if not ok:
+        raise GraphError(f"{where}: weights of shape {list(w)} do not fit input "
+                         f"{list(x)}; expected {expect}")
+    if len(node.inputs) > 2 and node.inputs[2]:
+        b = graph.tensors[node.inputs[2]].shape
+        if tuple(b) != (c_out,):
+            raise GraphError(f"{where}: bias of shape {list(b)}; expected [{c_out}] "
+                             f"(one per output channel)")
 
 
 def _ints(value, n: int | None = None) -> tuple[int, ...] | None:
