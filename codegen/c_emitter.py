@@ -147,6 +147,13 @@ class _IO:
     layout_doc: str
     named_dims: list[tuple[str, int]]
 
+    @property
+    def suffixes(self) -> list[str]:
+        """Its macros' names after the prefix, in the header's order."""
+        return (["SIZE", "BYTES", "RANK"] + [f"DIM_{i}" for i in range(len(self.shape))]
+                + [f"SHAPE_{label}" for label, _ in self.named_dims]
+                + (["SCALE", "ZERO_POINT"] if self.scale_literal else []))
+
 
 def io_identifiers(names: list[str]) -> list[str]:
     """Upper-case C identifiers for tensor names, distinct, deterministic: the sanitized
