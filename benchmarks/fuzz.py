@@ -739,6 +739,8 @@ class _GraphSource:
             else (1,)
         src = Source(onnx=None, graph=g, input_shape=shape)
         src.float_reference = lambda xs: [np.zeros(1, np.float32) for _ in xs]
+        src.float_outputs = lambda xs: [[np.zeros(1, np.float32) for _ in g.outputs]
+                                        for _ in xs]
         return src
 
 

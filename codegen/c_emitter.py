@@ -133,7 +133,9 @@ def array_lines(data: np.ndarray, per_line: int) -> list[str]:
 @dataclass
 class _IO:
     role: str
-    macro: str
+    index: int  # position among the model's inputs (outputs)
+    macro: str  # EDGEC_INPUT_<NAME> / EDGEC_OUTPUT_<NAME>
+    param: str  # its edgec_model_run parameter: in_<name> / out_<name>
     name: str
     shape: tuple[int, ...]
     size: int  # elements
@@ -145,8 +147,29 @@ class _IO:
     layout_doc: str
     named_dims: list[tuple[str, int]]
 
+    @property
+    def suffixes(self) -> list[str]:
+        """Its macros' names after the prefix, in the header's order."""
+        return (["SIZE", "BYTES", "RANK"] + [f"DIM_{i}" for i in range(len(self.shape))]
+                + [f"SHAPE_{label}" for label, _ in self.named_dims]
+                + (["SCALE", "ZERO_POINT"] if self.scale_literal else []))
 
-def _io_context(program: Program, plan: Plan, name: str, role: str) -> _IO:
+
+def io_identifiers(names: list[str]) -> list[str]:
+    """Upper-case C identifiers for tensor names, distinct, deterministic: the sanitized
+    name, with _2, _3 ... after a repeat (in the model's order)."""
+    out: list[str] = []
+    for name in names:
+        base = c_identifier(name).upper()
+        ident, k = base, 2
+        while ident in out:
+            ident, k = f"{base}_{k}", k + 1
+        out.append(ident)
+    return out
+
+
+def _io_context(program: Program, plan: Plan, name: str, role: str, index: int = 0,
+                ident: str = "") -> _IO:
     graph = program.graph
     t = graph.tensors[name]
     if not ((t.dtype == "int8" and t.quant is not None) or t.dtype == "float32"):
@@ -169,7 +192,9 @@ def _io_context(program: Program, plan: Plan, name: str, role: str) -> _IO:
     if src_layout and src_layout != "NHWC" and len(shape) == 4:
         layout += f" (the source model's {src_layout} tensor, transposed to NHWC)"
     quantized = t.dtype == "int8"
-    return _IO(role=role.capitalize(), macro=f"EDGEC_{role.upper()}", name=c_comment(name),
+    prefix = "in" if role == "input" else "out"
+    return _IO(role=role.capitalize(), index=index, macro=f"EDGEC_{role.upper()}_{ident}",
+               param=f"{prefix}_{ident.lower()}", name=c_comment(name),
                shape=shape, size=int(np.prod(shape, dtype=np.int64)), nbytes=t.nbytes,
                offset=int(plan.offsets[name]), ctype="int8_t" if quantized else "float",
                scale_literal=c_float(float(np.asarray(t.quant.scale).reshape(-1)[0]))
@@ -299,9 +324,14 @@ def runtime_files(kernels: list[str]) -> list[Path]:
 def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> list[Path]:
     """Write the model's C sources into out_dir; return the written paths (sorted)."""
     graph = program.graph
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise EdgecError(f"code generation supports one input and one output, the model has "
-                         f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
+    if not graph.inputs or not graph.outputs:
+        raise EdgecError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} "
+                         f"outputs; it needs at least one of each")
+    for role, names in (("inputs", graph.inputs), ("outputs", graph.outputs)):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise EdgecError(f"the model lists tensor '{repeated[0]}' twice among its {role}; "
+                             f"give each {role[:-1]} its own tensor")
     if not program.calls:
         raise EdgecError("the model has no layers to generate")
     out_dir = Path(out_dir)
@@ -312,11 +342,21 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
     layers = [_layer_context(step, i, program.calls[i], program, plan)
               for step, i in enumerate(order)]
     kernels = [c.kernel for c in program.calls if not c.view]
+    inputs = [_io_context(program, plan, n, "input", i, ident) for i, (n, ident)
+              in enumerate(zip(graph.inputs, io_identifiers(graph.inputs)))]
+    outputs = [_io_context(program, plan, n, "output", i, ident) for i, (n, ident)
+               in enumerate(zip(graph.outputs, io_identifiers(graph.outputs)))]
+    single = len(inputs) == 1 and len(outputs) == 1
     context = {
         "version": edgec.__version__,
         "meta_lines": _meta_lines(meta or {}),
-        "input": _io_context(program, plan, graph.inputs[0], "input"),
-        "output": _io_context(program, plan, graph.outputs[0], "output"),
+        "inputs": inputs,
+        "outputs": outputs,
+        "single": single,
+        "input": inputs[0],
+        "output": outputs[0],
+        "params": [f"const {io.ctype} *{io.param}" for io in inputs]
+        + [f"{io.ctype} *{io.param}" for io in outputs],
         "arena_size": int(plan.arena_bytes),
         "num_layers": len(program.calls),
         "total_macs": sum(c.macs for c in program.calls),

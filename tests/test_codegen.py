@@ -164,10 +164,10 @@ def test_layer_hook_is_called_before_each_layer_and_at_the_end(tmp_path):
     assert [int(v) for v in out.split()] == list(range(7))  # 6 layers + the end
 
 
-def test_multiple_inputs_are_rejected(tmp_path):
+def test_a_tensor_listed_twice_as_input_is_rejected(tmp_path):
     program, plan, _ = build_case(CASES_BY_ID["conv_1x1"])
     program.graph.inputs.append(program.graph.inputs[0])
-    with pytest.raises(EdgecError, match="one input"):
+    with pytest.raises(EdgecError, match="tensor 'x' twice among its inputs"):
         emit_sources(program, plan, tmp_path, META)
 
 

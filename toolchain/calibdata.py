@@ -59,6 +59,10 @@ def load_optional(opts: CompileOptions, source) -> tuple[np.ndarray | None, dict
     info = {"source": "none: the model is already int8 (its quantization is kept)"}
     if opts.calib is None:
         return None, info
+    if len(source.graph.inputs) > 1:
+        raise EdgecError(f"--calib gives one input's samples but the model has "
+                         f"{len(source.graph.inputs)} inputs; leave it out (the check uses "
+                         f"uniform int8 inputs) and test real data with 'edgec test'")
     samples = read_samples(opts.calib)
     want = tuple(source.input_shape[1:])
     if tuple(samples.shape[1:]) != want:

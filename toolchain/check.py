@@ -89,10 +89,23 @@ def dequantize(q: np.ndarray, spec: dict) -> np.ndarray:
 
 def test_inputs(io: dict, samples: np.ndarray | None, k: int, seed: int) -> np.ndarray:
     """k samples of the user's data (its own range; int8 data as is) and k uniform int8
-    tensors (every code); 2k uniform ones when there is no data."""
-    spec = io["inputs"][0]
-    shape = tuple(spec["shape"])
+    tensors (every code); 2k uniform ones when there is no data. Single-input models."""
+    return test_batches(io, samples, k, seed)[0]
+
+
+def test_batches(io: dict, samples: np.ndarray | None, k: int,
+                 seed: int) -> list[np.ndarray]:
+    """test_inputs for every model input, in the model's order: one (N, *NHWC shape without
+    batch) array each. User samples feed a single-input model only."""
     rng = np.random.default_rng(seed)
+    if len(io["inputs"]) > 1:
+        samples = None  # the user's samples are one model input's: see calibdata
+    return [_test_batch(spec, samples, k, rng) for spec in io["inputs"]]
+
+
+def _test_batch(spec: dict, samples: np.ndarray | None, k: int,
+                rng: np.random.Generator) -> np.ndarray:
+    shape = tuple(spec["shape"])
     n_noise = k if samples is not None else 2 * k
     noise = rng.integers(-128, 128, size=(n_noise, *shape[1:]), dtype=np.int64).astype(np.int8)
     if is_float(spec):
@@ -113,12 +126,40 @@ def test_inputs(io: dict, samples: np.ndarray | None, k: int, seed: int) -> np.n
     return np.concatenate([real.astype(np.int8).reshape(-1, *shape[1:]), noise])
 
 
+def pack_inputs(batches: list[np.ndarray]) -> np.ndarray:
+    """One (N, ...) array per model input -> (N, bytes) int8 rows, each sample's inputs
+    back to back in the model's order: what the harness reads per inference."""
+    return np.concatenate([to_bytes(b) for b in batches], axis=1)
+
+
+def unpack_outputs(raw: np.ndarray, specs: list[dict]) -> list[np.ndarray]:
+    """Emulator rows (N, bytes), each sample's outputs back to back in the model's order ->
+    one (N, *NHWC shape without batch) array per output, in its dtype."""
+    raw = np.ascontiguousarray(raw, dtype=np.int8).reshape(len(raw), -1)
+    outs, at = [], 0
+    for spec in specs:
+        part = np.ascontiguousarray(raw[:, at:at + spec["bytes"]])
+        at += spec["bytes"]
+        outs.append(from_bytes(part, spec).reshape(len(raw), *spec["shape"][1:]))
+    if at != raw.shape[1]:
+        raise CheckError(f"the firmware returned {raw.shape[1]} bytes per sample, the model's "
+                         f"outputs have {at}")
+    return outs
+
+
+def golden_all(program: Program, io: dict, batches: list[np.ndarray]) -> list[np.ndarray]:
+    """The golden model per sample on every input: one (N, *out NHWC) array per output."""
+    names_in = [s["name"] for s in io["inputs"]]
+    per_sample = [run_program(program, {n: b[k][None] for n, b in zip(names_in, batches)})
+                  for k in range(len(batches[0]))]
+    return [np.stack([v[s["name"]].reshape(s["shape"][1:]) for v in per_sample])
+            for s in io["outputs"]]
+
+
 def golden_outputs(program: Program, io: dict, inputs: np.ndarray) -> np.ndarray:
     """Run the golden model per sample: (N, *in NHWC) -> (N, *out NHWC), int8 (float32
-    for a model with float I/O)."""
-    name_in, name_out = io["inputs"][0]["name"], io["outputs"][0]["name"]
-    outs = [run_program(program, {name_in: x[None]})[name_out] for x in inputs]
-    return np.stack([o.reshape(io["outputs"][0]["shape"][1:]) for o in outs])
+    for a model with float I/O). Single-input models; the first output."""
+    return golden_all(program, io, [inputs])[0]
 
 
 def compare(golden: np.ndarray, emulated: np.ndarray,
@@ -139,21 +180,48 @@ def compare(golden: np.ndarray, emulated: np.ndarray,
             "mismatches": int(np.count_nonzero(diff)), "max_abs_diff": int(diff.max(initial=0))}
 
 
-def verdict(program: Program, io: dict, inputs: np.ndarray, emulated: np.ndarray,
-            source) -> dict:
-    """The firmware against the golden model; for an int8 .tflite also against LiteRT's
-    reference kernels, the model's own definition of its numbers. `emulated` is the
-    emulator's raw output rows (bytes)."""
-    emulated = from_bytes(emulated.reshape(len(emulated), -1), io["outputs"][0])
-    result = compare(golden_outputs(program, io, inputs), emulated)
+def compare_all(golden: list[np.ndarray], emulated: list[np.ndarray], io: dict,
+                reference: str = "edgec golden model (NumPy int8)") -> dict:
+    """compare() on every output; the totals, and per output when there are several."""
+    parts = [compare(g, e, reference) for g, e in zip(golden, emulated)]
+    result = {"reference": reference, "samples": parts[0]["samples"],
+              "mismatches": sum(p["mismatches"] for p in parts),
+              "max_abs_diff": max(p["max_abs_diff"] for p in parts)}
+    if len(parts) > 1:
+        result["outputs"] = [{"name": s["name"], "mismatches": p["mismatches"],
+                              "max_abs_diff": p["max_abs_diff"]}
+                             for s, p in zip(io["outputs"], parts)]
+    return result
+
+
+def verdict(program: Program, io: dict, inputs: np.ndarray | list[np.ndarray],
+            emulated: np.ndarray, source) -> dict:
+    """The firmware against the golden model, on every output; for an int8 .tflite also
+    against LiteRT's reference kernels, the model's own definition of its numbers.
+    `inputs`: one batch per model input (or the batch of a single-input model);
+    `emulated` is the emulator's raw output rows (bytes)."""
+    batches = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    emulated = unpack_outputs(emulated, io["outputs"])
+    result = compare_all(golden_all(program, io, batches), emulated, io)
     if source.quantized and source.tflite is not None and _litert_io(io, source):
         from .litert_ref import run_litert
-        want = run_litert(source.tflite, [inputs.reshape(len(inputs), *io["inputs"][0]["shape"][1:])])[0]
-        lite = compare(want, emulated, "LiteRT BUILTIN_REF (reference kernels)")
+        want = run_litert(source.tflite, _litert_order(batches, io, source))
+        lite = compare_all(want, emulated, io, "LiteRT BUILTIN_REF (reference kernels)")
         result["litert"] = lite
         result["mismatches"] += lite["mismatches"]
         result["max_abs_diff"] = max(result["max_abs_diff"], lite["max_abs_diff"])
     return result
+
+
+def _litert_order(batches: list[np.ndarray], io: dict, source) -> list[np.ndarray]:
+    """Our input batches in LiteRT's input order: by name (the .tflite tensor names),
+    else in the model's order."""
+    from .litert_ref import io_details
+    ins, _ = io_details(source.tflite)
+    by_name = {s["name"]: b for b, s in zip(batches, io["inputs"])}
+    if sorted(by_name) == sorted(d.name for d in ins):
+        batches = [by_name[d.name] for d in ins]
+    return [b.reshape(len(b), *d.shape[1:]) for b, d in zip(batches, ins)]
 
 
 def _litert_io(io: dict, source) -> bool:
@@ -174,17 +242,22 @@ def mismatch_error(verdict: dict) -> CheckError:
 
 def float_agreement(source, program: Program, io: dict, samples: np.ndarray,
                     n: int = 16) -> dict:
-    """Cosine similarity of the dequantized int8 output with the float source model."""
-    spec_in, spec_out = io["inputs"][0], io["outputs"][0]
+    """Cosine similarity of the dequantized int8 outputs with the float source model's
+    (the smallest and the mean over samples and outputs). Single-input models."""
+    spec_in, specs_out = io["inputs"][0], io["outputs"]
     xs = samples[:n].astype(np.float32)
+    refs = ([[r] for r in source.float_reference(xs)] if len(specs_out) == 1
+            else source.float_outputs(xs))
     cosines = []
-    for x, ref in zip(xs, source.float_reference(xs)):
-        ref = np.asarray(ref).ravel()
+    for x, ref_outs in zip(xs, refs):
         q = quantize_input(to_model_layout(x[None], spec_in), spec_in)
-        out = golden_outputs(program, io, q)[0]
-        got = to_source_layout(dequantize(out, spec_out)[None], spec_out).ravel()
-        denom = np.linalg.norm(ref) * np.linalg.norm(got)
-        cosines.append(float(ref @ got / denom) if denom > 0 else float(np.allclose(ref, got)))
+        outs = golden_all(program, io, [q])
+        for ref, out, spec_out in zip(ref_outs, outs, specs_out):
+            ref = np.asarray(ref).ravel()
+            got = to_source_layout(dequantize(out[0], spec_out)[None], spec_out).ravel()
+            denom = np.linalg.norm(ref) * np.linalg.norm(got)
+            cosines.append(float(ref @ got / denom) if denom > 0
+                           else float(np.allclose(ref, got)))
     engine = "onnxruntime" if source.onnx is not None else "LiteRT"
-    return {"reference": f"float source model ({engine})", "samples": len(cosines),
+    return {"reference": f"float source model ({engine})", "samples": len(xs),
             "cosine_min": min(cosines), "cosine_mean": float(np.mean(cosines))}

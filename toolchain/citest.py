@@ -31,7 +31,7 @@ import numpy as np
 
 from . import check, emulator, target as targets
 from .errors import EdgecError
-from .runner import batch_input, load_compiled
+from .runner import batch_inputs, load_compiled
 
 # figure -> (unit, direction): "max" = lower is better (a budget is a ceiling),
 # "min" = higher is better (a budget is a floor).
@@ -91,7 +91,8 @@ class TestResult:
     baseline: list[Regression] = field(default_factory=list)
     max_regress: float | None = None
     elapsed_s: float = 0.0
-    outputs: np.ndarray | None = None  # the firmware's outputs, source layout
+    outputs: np.ndarray | None = None  # the firmware's (first) output, source layout
+    all_outputs: dict[str, np.ndarray] = field(default_factory=dict)  # every one, by name
 
     @property
     def failed(self) -> list[Check]:
@@ -112,22 +113,25 @@ class TestResult:
 
 # ---- inputs --------------------------------------------------------------------------------
 
-def load_cases(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(x, y or None) from an .npz (`x`, optional `y`; a single array is x) or an .npy."""
+def load_cases(path: str | Path) -> tuple[np.ndarray | dict[str, np.ndarray],
+                                           np.ndarray | None]:
+    """(x, y or None) from an .npz (`x`, optional `y`; a single array is x) or an .npy.
+    An .npz without `x` holding several arrays besides `y` gives x as a dict of them: a
+    model with several inputs, keyed by the input tensors' names (checked in run_checks)."""
     arrays = _load_arrays(path, "inputs")
+    y = arrays.get("y")
     if "x" in arrays:
         x = arrays["x"]
     elif len(arrays) == 1:
         x = next(iter(arrays.values()))
     else:
-        raise EdgecError(f"'{path}' holds arrays {sorted(arrays)}; name the inputs 'x' "
-                         f"(and the labels 'y')")
-    y = arrays.get("y")
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise EdgecError(f"'{path}': x has no samples (shape {x.shape})")
-    if y is not None and (y.ndim < 1 or len(y) != len(x)):
-        raise EdgecError(f"'{path}': y has {y.shape[0] if y.ndim else 0} labels for "
-                         f"{len(x)} samples")
+        x = {k: a for k, a in arrays.items() if k != "y"}
+    for k, a in (x.items() if isinstance(x, dict) else [("x", x)]):
+        if a.ndim < 1 or a.shape[0] == 0:
+            raise EdgecError(f"'{path}': {k} has no samples (shape {a.shape})")
+        if y is not None and (y.ndim < 1 or len(y) != len(a)):
+            raise EdgecError(f"'{path}': y has {y.shape[0] if y.ndim else 0} labels for "
+                             f"{len(a)} samples")
     return x, y
 
 
@@ -275,7 +279,8 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
     started = time.monotonic()
     out_dir = Path(out_dir)
     meta = load_compiled(out_dir)
-    spec_in, spec_out = meta["io"]["inputs"][0], meta["io"]["outputs"][0]
+    specs_in, specs_out = meta["io"]["inputs"], meta["io"]["outputs"]
+    spec_out = specs_out[0]
     target = targets.load_compiled_target(out_dir, meta)
     report = _read_report(out_dir)
     elf = out_dir / "firmware.elf"
@@ -285,8 +290,12 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
     if shutil.which(target.qemu) is None:
         raise EdgecError(f"{target.qemu} not found; install it with: "
                          f"{emulator.QEMU_APT_HINT}")
-    q, _ = batch_input(np.asarray(x), spec_in)
-    n = len(q)
+    q, _ = batch_inputs(x if isinstance(x, dict) else np.asarray(x), specs_in)
+    n = len(q[0])
+    if len(specs_out) > 1 and (labels is not None or expect is not None):
+        raise EdgecError(f"the model has {len(specs_out)} outputs: labels and --expect "
+                         f"work with single-output models; leave them out to check every "
+                         f"output against the golden model")
     if labels is not None:
         labels = _labels(labels, n)
     if expect is not None:
@@ -310,8 +319,8 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
     t0 = time.monotonic()
     run = None
     try:
-        run = emulator.run_firmware(elf, target, check.to_bytes(q), spec_out["bytes"],
-                                    timeout_s=timeout_s)
+        run = emulator.run_firmware(elf, target, check.pack_inputs(q),
+                                    sum(s["bytes"] for s in specs_out), timeout_s=timeout_s)
         checks.append(Check("runs on the emulator", PASS,
                             f"{n} inferences in one {target.qemu_machine} launch",
                             time_s=time.monotonic() - t0))
@@ -326,16 +335,20 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
     if "error" in golden_box:
         raise golden_box["error"]
 
-    outputs = None
+    outputs, all_outputs = None, {}
     if run is not None:
-        emulated = check.from_bytes(run.outputs, spec_out).reshape(n, *spec_out["shape"][1:])
-        outputs = check.to_source_layout(emulated, spec_out)
+        emulated = check.unpack_outputs(run.outputs, specs_out)
+        all_outputs = {s["name"]: check.to_source_layout(e, s)
+                       for e, s in zip(emulated, specs_out)}
+        outputs = all_outputs[spec_out["name"]]
         if expect is not None:
             reference = "the expected outputs (--expect)"
             checks.append(_compare_expected(expect, outputs, spec_out, atol))
         else:
             reference = "edgec golden model (NumPy int8)"
-            checks.append(_compare(golden_box["y"], emulated, reference, golden_box["time"]))
+            for g, e, s in zip(golden_box["y"], emulated, specs_out):
+                checks.append(_compare(g, e, reference, golden_box["time"],
+                                       s["name"] if len(specs_out) > 1 else None))
     else:
         reference = ("the expected outputs (--expect)" if expect is not None
                      else "edgec golden model (NumPy int8)")
@@ -362,18 +375,20 @@ def run_checks(out_dir: str | Path, x: np.ndarray, labels: np.ndarray | None = N
                       target=target.name, emulator=target.qemu_machine, samples=n,
                       reference=reference, figures=figures, checks=checks, baseline=rows,
                       max_regress=max_regress if baseline is not None else None,
-                      elapsed_s=time.monotonic() - started, outputs=outputs)
+                      elapsed_s=time.monotonic() - started, outputs=outputs,
+                      all_outputs=all_outputs)
 
 
-def _golden_worker(program, io: dict, q: np.ndarray, box: dict, stop: threading.Event):
+def _golden_worker(program, io: dict, q: list[np.ndarray], box: dict,
+                   stop: threading.Event):
     t0 = time.monotonic()
     try:
         outs = []
-        for k in range(len(q)):
+        for k in range(len(q[0])):
             if stop.is_set():
                 return
-            outs.append(check.golden_outputs(program, io, q[k:k + 1])[0])
-        box["y"] = np.stack(outs)
+            outs.append(check.golden_all(program, io, [b[k:k + 1] for b in q]))
+        box["y"] = [np.concatenate([o[i] for o in outs]) for i in range(len(io["outputs"]))]
     except EdgecError as e:
         box["error"] = EdgecError(f"the golden model failed: {e}")
     except Exception as e:  # a damaged golden.npz that still decoded
@@ -422,7 +437,7 @@ def _mismatch_detail(diff_rows: np.ndarray, max_rows: np.ndarray, limit: int = 1
 
 
 def _compare(golden: np.ndarray, emulated: np.ndarray, reference: str,
-             golden_s: float) -> Check:
+             golden_s: float, output: str | None = None) -> Check:
     res = check.compare(golden, emulated, reference)
     g = golden.reshape(len(golden), -1)
     e = emulated.reshape(len(emulated), -1)
@@ -434,7 +449,7 @@ def _compare(golden: np.ndarray, emulated: np.ndarray, reference: str,
     else:
         absd = np.abs(g.astype(np.int32) - e.astype(np.int32))
         differ = absd != 0
-    name = f"outputs match {reference}"
+    name = f"output '{output}' matches {reference}" if output else f"outputs match {reference}"
     if res["mismatches"] == 0:
         return Check(name, PASS, f"{res['samples']} samples, every value equal",
                      time_s=golden_s)

@@ -78,22 +78,23 @@ def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no
 @cli.command("run")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path),
-              help=".npy input: one sample, or N samples along a leading axis.")
+              help=".npy input: one sample, or N samples along a leading axis; for a model "
+                   "with several inputs, an .npz with one such array per input, keyed by "
+                   "the input tensors' names.")
 @click.option("--output", "-o", "output_path", type=click.Path(path_type=Path),
-              help="Where to write the outputs (.npy).")
+              help="Where to write the outputs: .npy (one output), or .npz (every output, "
+                   "keyed by tensor name).")
 @click.option("--profile", is_flag=True, help="Also print instructions per layer.")
 @click.option("--timeout", default=600.0, show_default=True, help="Emulator time limit, seconds.")
 def run_cmd(out_dir, input_path, output_path, profile, timeout):
     """Run a compiled model on the emulator with the inputs in INPUT."""
-    import numpy as np
-
-    from .calibdata import read_samples
-    from .runner import run_compiled
-    x = read_samples(input_path)
-    res = run_compiled(out_dir, x, profile=profile, timeout_s=timeout)
+    from .runner import check_output_path, load_compiled, read_arrays, run_compiled, \
+        save_outputs
+    meta = load_compiled(out_dir)
     if output_path is not None:
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(output_path, res.y)
+        check_output_path(output_path, meta)
+    x = read_arrays(input_path)
+    res = run_compiled(out_dir, x, profile=profile, timeout_s=timeout)
     n = len(res.instructions)
     mean = sum(res.instructions) / max(n, 1)
     click.echo(f"{n} inference(s); instructions per inference: {mean:,.0f}"
@@ -103,7 +104,10 @@ def run_cmd(out_dir, input_path, output_path, profile, timeout):
         for i, v in enumerate(res.layer_instructions[0]):
             click.echo(f"{i:5d}  {v:,}")
     if output_path is not None:
-        click.echo(f"wrote {output_path} {tuple(res.y.shape)} {res.y.dtype}")
+        written = save_outputs(output_path, res)
+        shapes = ", ".join(f"{k} {tuple(v.shape)} {v.dtype}" for k, v in res.outputs.items()) \
+            if written.suffix == ".npz" else f"{tuple(res.y.shape)} {res.y.dtype}"
+        click.echo(f"wrote {written} {shapes}")
 
 
 @cli.command("test")

@@ -67,9 +67,10 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             build = build_firmware(tmp / "src", target, tmp, profile=opts.profile,
                                    opt_level=opts.optimize)
             if opts.run:
-                inputs = check.test_inputs(io, samples, opts.check_samples, opts.seed)
-                run = emulator.run_firmware(build.elf, target, check.to_bytes(inputs),
-                                            io["outputs"][0]["bytes"], profile=opts.profile)
+                inputs = check.test_batches(io, samples, opts.check_samples, opts.seed)
+                run = emulator.run_firmware(build.elf, target, check.pack_inputs(inputs),
+                                            sum(o["bytes"] for o in io["outputs"]),
+                                            profile=opts.profile)
                 verdict = check.verdict(program, io, inputs, run.outputs, source)
         fidelity = None if source.quantized else check.float_agreement(
             source, program, io, samples)

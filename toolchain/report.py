@@ -391,6 +391,11 @@ def format_markdown(report: dict) -> str:
         verdict = "PASS" if chk.get("mismatches") == 0 else "FAIL"
         lines.append(f"- {verdict}: firmware vs {chk['reference']}: {chk['samples']} samples, "
                      f"{chk['mismatches']} mismatching values, max |diff| {chk['max_abs_diff']}")
+        for part in (chk, chk.get("litert") or {}):
+            for out in part.get("outputs") or []:
+                lines.append(f"  - output '{out['name']}' vs {part['reference']}: "
+                             f"{out['mismatches']} mismatching values, max |diff| "
+                             f"{out['max_abs_diff']}")
     fid = report.get("fidelity")
     if fid:
         lines.append(f"- vs {fid.get('reference', 'float model')}: "

@@ -32,26 +32,32 @@ class Source:
         return bool(self.graph.meta.get("quantized"))
 
     def float_reference(self, xs: np.ndarray) -> list[np.ndarray]:
-        """The float source model on each of xs (N, *input without batch; source layout)."""
+        """The float source model's (first) output on each of xs (N, *input without batch;
+        source layout)."""
+        return [outs[0] for outs in self.float_outputs(xs)]
+
+    def float_outputs(self, xs: np.ndarray) -> list[list[np.ndarray]]:
+        """Every output of the float source model, in its order, on each of xs."""
         if self.onnx is not None:
             import onnxruntime as ort
             try:
                 sess = ort.InferenceSession(self.onnx.SerializeToString(),
                                             providers=["CPUExecutionProvider"])
                 name = sess.get_inputs()[0].name
-                return [sess.run(None, {name: x[None]})[0][0] for x in xs]
+                return [[y[0] for y in sess.run(None, {name: x[None]})] for x in xs]
             except Exception as e:  # onnxruntime's own exception types
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise EdgecError(f"onnxruntime cannot run the float model: {first[:300]}") \
                     from None
         from .litert_ref import run_litert
         try:
-            return list(run_litert(self.tflite, [xs])[0])
+            outs = run_litert(self.tflite, [xs])
         except EdgecError:
             raise
         except Exception as e:  # LiteRT's own errors (RuntimeError, bad names...)
             raise EdgecError(f"LiteRT cannot run the float model: {type(e).__name__}: "
                              f"{str(e).strip()[:300]}") from None
+        return [[o[k] for o in outs] for k in range(len(xs))]
 
 
 def load_source(opts: CompileOptions) -> Source:
@@ -69,10 +75,6 @@ def load_source(opts: CompileOptions) -> Source:
         from .frontend.tflite import load_tflite
         graph = load_tflite(path, io=opts.io)
         graph.meta.setdefault("source", str(path))
-        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-            raise EdgecError(f"'{path}' has {len(graph.inputs)} inputs and "
-                             f"{len(graph.outputs)} outputs; edgec compiles single-input, "
-                             f"single-output models for now")
         shape = tuple(graph.tensors[graph.inputs[0]].shape)
         return Source(onnx=None, graph=graph, input_shape=shape, tflite=path)
     else:

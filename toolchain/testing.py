@@ -89,7 +89,7 @@ def assert_runs_on_target(model_path: str | Path, inputs: Any, target: str = DEF
         if isinstance(inputs, (str, Path)):
             x, y = citest.load_cases(inputs)
         else:
-            x, y = np.asarray(inputs), None
+            x, y = (dict(inputs) if isinstance(inputs, dict) else np.asarray(inputs)), None
         if labels is not None:
             y = np.asarray(labels)
         if budgets is None:

@@ -1,9 +1,10 @@
 /* edgec test harness: runs a generated model on a batch of inputs under QEMU.
  *
  * Host protocol (toolchain/emulator.py is the other side), in the emulator's working dir:
- *   edgec_input.bin   N * EDGEC_INPUT_BYTES bytes (int8, or float32 for a model with float
- *                     I/O), N = file size / EDGEC_INPUT_BYTES
- *   edgec_output.bin  written: N * EDGEC_OUTPUT_BYTES bytes
+ *   edgec_input.bin   N * EDGEC_INPUTS_BYTES bytes (int8, or float32 for a model with float
+ *                     I/O): per sample, every input back to back in the model's order,
+ *                     N = file size / EDGEC_INPUTS_BYTES
+ *   edgec_output.bin  written: N * EDGEC_OUTPUTS_BYTES bytes, likewise
  * Console lines, all starting with "EDGEC ":
  *   EDGEC hello <input_bytes> <output_bytes> <num_layers> <profile 0|1> <stack_reserved>
  *   EDGEC calib <instructions> <ticks> <instructions per tick x 1000>
@@ -14,6 +15,7 @@
  * Exit code: enum edgec_exit (0 = all inferences ran and returned 0).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "edgec_harness.h"
 #include "edgec_model.h"
@@ -31,8 +33,38 @@
 #endif
 #define CALIB_ITERATIONS 1000000u
 
+/* One input and one output (or a header from before EDGEC_NUM_INPUTS): the model's own
+ * edgec_model_run. */
+#if !defined(EDGEC_NUM_INPUTS) || (EDGEC_NUM_INPUTS == 1 && EDGEC_NUM_OUTPUTS == 1)
 static edgec_input_t input_buf[EDGEC_INPUT_SIZE];
 static edgec_output_t output_buf[EDGEC_OUTPUT_SIZE];
+
+static int run_model(void)
+{
+    return edgec_model_run(input_buf, output_buf);
+}
+#else
+/* Several inputs / outputs: one sample's inputs (outputs) back to back, copied to (from)
+ * the model's slots as edgec_model_run does. */
+static int8_t input_buf[EDGEC_INPUTS_BYTES];
+static int8_t output_buf[EDGEC_OUTPUTS_BYTES];
+
+static int run_model(void)
+{
+    uint32_t at = 0u;
+    for (uint32_t i = 0u; i < (uint32_t)EDGEC_NUM_INPUTS; i++) {
+        memcpy(edgec_model_input_slot(i), input_buf + at, edgec_model_input_bytes(i));
+        at += edgec_model_input_bytes(i);
+    }
+    int status = edgec_model_invoke();
+    at = 0u;
+    for (uint32_t i = 0u; i < (uint32_t)EDGEC_NUM_OUTPUTS; i++) {
+        memcpy(output_buf + at, edgec_model_output_slot(i), edgec_model_output_bytes(i));
+        at += edgec_model_output_bytes(i);
+    }
+    return status;
+}
+#endif
 
 #ifdef EDGEC_PROFILE
 static uint64_t layer_ticks[EDGEC_NUM_LAYERS + 1];
@@ -134,7 +166,7 @@ int main(void)
 #endif
         edgec_stack_paint();
         uint64_t t0 = edgec_ticks();
-        int status = edgec_model_run(input_buf, output_buf);
+        int status = run_model();
         uint64_t t1 = edgec_ticks();
         uint32_t stack = edgec_stack_used();
         if (status != 0) {
