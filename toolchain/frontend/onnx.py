@@ -39,9 +39,11 @@ class Flat:
     chw: tuple[int, int, int]
 
 
-def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
-    """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input."""
+def load_onnx(model: str | os.PathLike | onnx.ModelProto, name: str | None = None) -> Graph:
+    """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input.
+    `name` is what messages call the model (default: the file name or the graph's name)."""
     proto, source = _read(model)
+    source = name or source
     try:
         proto = _normalize(proto, source)
         proto = _fold_constants(proto, source)
