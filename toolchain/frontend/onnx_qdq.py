@@ -29,6 +29,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import EdgecError, UnsupportedOpError
 from ..ir import Graph, Node, QuantParams, Tensor
+from ..quantize.tflite_int8 import SOFTMAX_OUTPUT
 
 IO_MODES = ("model", "int8")
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -47,19 +48,20 @@ _MOVES = {"identity", "reshape", "transpose", "pad", "strided_slice", "resize_ne
 _SAME_PARAMS = _MOVES | {"avg_pool2d"}
 _FUSES_INTO = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "max_pool2d",
                "avg_pool2d"}
+_SOFTMAX = QuantParams.per_tensor(*SOFTMAX_OUTPUT)
 _WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}  # IR output channel
 
 
 def is_qdq(model: onnx.ModelProto, source: str | None = None) -> bool:
     """True if the model holds QuantizeLinear / DequantizeLinear nodes; EdgecError for the
     QOperator format (QLinearConv...), which edgec does not import."""
-    ops = {n.op_type for n in model.graph.node}
-    qop = sorted(ops & _QOPERATOR_OPS)
-    if qop:
+    qop = next((n for n in model.graph.node if n.op_type in _QOPERATOR_OPS), None)
+    if qop is not None:
         raise UnsupportedOpError(
-            f"{source or model.graph.name or 'the model'}: quantized in QOperator format ({qop[0]} "
-            f"nodes); edgec imports QDQ models: quantize with quant_format=QuantFormat.QDQ")
-    return bool(ops & _QDQ_OPS)
+            f"{source or model.graph.name or 'the model'}: {qop.op_type} node '{qop.name}': "
+            f"quantized in QOperator format; edgec imports QDQ models: quantize with "
+            f"quant_format=QuantFormat.QDQ")
+    return any(n.op_type in _QDQ_OPS for n in model.graph.node)
 
 
 @dataclass
@@ -145,7 +147,10 @@ class _Stripper:
             elem = self.values[node.input[0]].data_type
         else:
             elem = onnx.TensorProto.UINT8  # ONNX's default without a zero point
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem).name if elem else "?"
+        try:
+            dtype = onnx.TensorProto.DataType.Name(elem).lower()
+        except ValueError:
+            dtype = f"type {elem}"
         if scale.dtype.kind != "f" or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise self.fail(node, "scales must be finite positive floats")
         scale = np.asarray(scale, np.float32).astype(np.float64)
@@ -196,6 +201,7 @@ class _Stripper:
             n.input[:] = [rename.get(i, i) for i in node.input]
             n.output[:] = [rename.get(o, o) for o in node.output]
             kept.append(n)
+        kept = self.separate_matmul_add(kept, acts)
         inits = [i for i in self.g.initializer]
         inits += [numpy_helper.from_array(self.dequantized(c), name)
                   for name, c in consts.items()]
@@ -206,6 +212,30 @@ class _Stripper:
                                   producer_name=self.m.producer_name,
                                   ir_version=self.m.ir_version)
         return proto, acts, consts
+
+    def separate_matmul_add(self, nodes: list, acts: dict) -> list:
+        """A MatMul whose output is quantized before an Add: an Identity between them, so
+        the float frontend does not absorb the Add as the layer's bias (the model rounds
+        in between; the Add stays an int8 add)."""
+        out = []
+        taken = {o for n in nodes for o in n.output} | {i for n in nodes for i in n.input}
+        for n in nodes:
+            out.append(n)
+            y = n.output[0] if n.output else ""
+            if n.op_type != "MatMul" or y not in acts:
+                continue
+            users = [u for u in nodes if y in u.input]
+            if not any(u.op_type == "Add" for u in users):
+                continue
+            mid, k = f"{y}_quantized", 0
+            while mid in taken:
+                k += 1
+                mid = f"{y}_quantized_{k}"
+            taken.add(mid)
+            for u in users:
+                u.input[:] = [mid if i == y else i for i in u.input]
+            out.append(helper.make_node("Identity", [y], [mid], name=f"{n.name}_quantized"))
+        return out
 
     def pair(self, q) -> tuple[str, QuantParams, list]:
         """A QuantizeLinear and the DequantizeLinear(s) reading it: (the float tensor, its
@@ -295,6 +325,10 @@ class _Stripper:
             if n.op_type == "Conv" and list(n.input[1:2]) == [name]:
                 roles.append(("weight", n, 0))
             elif n.op_type == "Gemm" and list(n.input[1:2]) == [name]:
+                if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+                    raise self.fail(n, f"alpha={a.get('alpha', 1.0)}, beta="
+                                       f"{a.get('beta', 1.0)} would rescale the int8 weights "
+                                       f"and int32 bias", "export Gemm with alpha = beta = 1")
                 roles.append(("weight", n, 0 if a.get("transB", 0) else 1))
             elif n.op_type == "MatMul" and list(n.input[1:2]) == [name]:
                 roles.append(("weight", n, 1))
@@ -386,8 +420,14 @@ class _Quantizer:
                 raise self.float_op(node, y)
             if own is not None and not _same(own, self.params[x]):
                 self.requantize(node, own)
+        elif node.op == "constant":  # a constant copied into the arena: its own params
+            c = self.record(node, node.inputs[0])
+            self.params[y] = QuantParams.per_tensor(float(c.scale), c.zero_point)
         elif y in self.acts:
             self.params[y] = self.acts[y]
+            if node.op == "softmax" and not _same(self.acts[y], _SOFTMAX):
+                self.params[y] = _SOFTMAX  # the only int8 softmax output (TFLite's), then
+                self.requantize(node, self.acts[y])  # the model's (onnxruntime: 1/255)
         else:
             raise self.float_op(node, y)
         if node.op in _WEIGHT_AXIS:
@@ -402,8 +442,8 @@ class _Quantizer:
                          "quantization)")
 
     def requantize(self, node: Node, own: QuantParams) -> None:
-        """Output params that differ from the input's, after an op whose kernel copies
-        values: the op keeps its input's params and a requantization follows."""
+        """Output params `own` the op's kernel cannot write (it copies values, or it is a
+        softmax): the op writes the params set so far and a requantization follows."""
         g, y = self.g, node.outputs[0]
         mid = g.unique_name(f"{y}_requantize_in")
         g.tensors[mid] = Tensor(mid, g.tensors[y].shape, "float32")
@@ -415,6 +455,9 @@ class _Quantizer:
 
     def record(self, node: Node, name: str) -> _Const:
         c = self.consts.get(name)
+        base, _, k = name.rpartition("_")
+        if c is None and k.isdigit():  # the frontend's copy of a constant in another layout
+            c = self.consts.get(base)
         if c is None:
             raise self.fail(node, f"constant '{name}' is float",
                             "a QDQ model stores it as an int8 (bias: int32) initializer "
@@ -436,8 +479,7 @@ class _Quantizer:
         ratio = w.data.astype(np.float64) / scale.reshape(shape if scale.size > 1 else ())
         ints = np.round(ratio)
         if np.any(np.abs(ratio - ints) > 1e-3) or np.any(ints < -128) or np.any(ints > 127):
-            raise self.fail(node, f"weights '{w.name}' do not map back onto their int8 values "
-                                  f"(scaled by Gemm alpha?)", "export with alpha = 1")
+            raise self.fail(node, f"weights '{w.name}' do not map back onto their int8 values")
         wq = QuantParams(scale, np.zeros(scale.shape, np.int64), axis if scale.size > 1 else None)
         g.tensors[w.name] = Tensor(w.name, w.shape, "int8", ints.astype(np.int8), wq)
         if len(node.inputs) > 2 and node.inputs[2]:
