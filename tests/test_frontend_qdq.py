@@ -349,3 +349,37 @@ def test_cli_error_exits_2_without_output(ort_models, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgec: error: bad.onnx: conv2d node '/c2/Conv'") and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_mutated_qdq_models_import_or_fail_in_one_line(ort_models):
+    """benchmarks/fuzz.py's ONNX mutations of QDQ models (dims, attributes, initializer
+    types and values, rewired inputs): each imports and lowers, or is an EdgecError."""
+    import importlib.util
+    import random
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("edgec_fuzz_qdq", path)
+    fuzz = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fuzz
+    spec.loader.exec_module(fuzz)
+    seeds = [ort_models[k].read_bytes() for k in ("int8", "uint8")]
+    rng = random.Random(5)
+    accepted = rejected = 0
+    for _ in range(60):
+        try:
+            blob, _ = fuzz.mutate_onnx(rng.choice(seeds), rng)
+            model = onnx.ModelProto.FromString(blob)
+            onnx.checker.check_model(model)
+        except Exception:  # the mutator's or the checker's refusal: not edgec's input
+            continue
+        try:
+            if is_qdq(model):
+                lower(run_passes(load_onnx_qdq(model, io=rng.choice(["model", "int8"])),
+                                 quantized=True))
+                accepted += 1
+        except EdgecError as e:
+            assert "\n" not in str(e)
+            rejected += 1
+    assert accepted > 0 and rejected > 0

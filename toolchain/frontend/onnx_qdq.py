@@ -13,7 +13,9 @@ between them and DequantizeLinear (DQ) on int8 weights and int32 biases. Three s
      stored, activations with their pair's params. uint8 is converted exactly (q - 128 with
      zero point - 128). A ReLU / clip with no pair before it fuses into its producer, as
      edgec's writer emits it; pure data movement with no pair after it keeps its input's
-     params; any other op without a pair after it would run in float: refused.
+     params; any other op without a pair after it would run in float: refused. Output
+     params an int8 kernel cannot write (a max pool's that differ from its input's, a
+     softmax's other than 1/256) become a requantization after it, as in TFLite.
 
 The result is an int8 graph like an int8 .tflite's (`meta["quantized"]`): the pipeline skips
 PTQ. io="model" keeps the float I/O behind quantize / dequantize nodes (like TFLite's QUANTIZE
@@ -204,7 +206,7 @@ class _Stripper:
         kept = self.separate_matmul_add(kept, acts)
         inits = [i for i in self.g.initializer]
         inits += [numpy_helper.from_array(self.dequantized(c), name)
-                  for name, c in consts.items()]
+                  for name, c in consts.items()]  # (checked finite in constant())
         used = {i for n in kept for i in n.input} | self.outputs
         graph = helper.make_graph(kept, self.g.name or self.source, list(self.g.input),
                                   list(self.g.output), [i for i in inits if i.name in used])
@@ -279,6 +281,9 @@ class _Stripper:
         if dtype not in ("int8", "uint8", "int32"):
             raise self.fail(dq, f"{dtype} constant '{dq.input[0]}' is not supported",
                             "quantize weights to int8 and biases to int32")
+        if data.dtype.name != dtype:
+            raise self.fail(dq, f"constant '{dq.input[0]}' is {data.dtype.name} but its zero "
+                                f"point is {dtype}")
         if axis is not None:
             axis = axis % max(data.ndim, 1)
             if data.ndim == 0 or data.shape[axis] != scale.size:
@@ -314,7 +319,10 @@ class _Stripper:
                                 "only weights may be quantized per channel")
             zero = int(zp) - (128 if dtype == "uint8" else 0)
             ints = ints + zero
-        return _Const(dq.name, ints, scale, axis, dtype, zero)
+        c = _Const(dq.name, ints, scale, axis, dtype, zero)
+        if not np.all(np.isfinite(self.dequantized(c))):
+            raise self.fail(dq, f"constant '{dq.input[0]}' times its scales overflows float32")
+        return c
 
     def roles(self, name: str) -> list[tuple[str, onnx.NodeProto, int]]:
         """How layers read a dequantized constant: ("weight", node, its ONNX output-channel
@@ -344,7 +352,8 @@ class _Stripper:
             shape = [1] * c.ints.ndim
             shape[c.axis] = -1
             real = c.ints * c.scale.reshape(shape)
-        return np.asarray(real, np.float64).astype(np.float32)
+        with np.errstate(over="ignore"):  # an absurd scale: inf, refused by the caller
+            return np.asarray(real, np.float64).astype(np.float32)
 
 
 def _same(a: QuantParams, b: QuantParams) -> bool:
@@ -476,9 +485,10 @@ class _Quantizer:
                                   f"{w.shape[axis]} output channels")
         shape = [1] * len(w.shape)
         shape[axis] = -1
-        ratio = w.data.astype(np.float64) / scale.reshape(shape if scale.size > 1 else ())
+        with np.errstate(over="ignore", under="ignore"):
+            ratio = w.data.astype(np.float64) / scale.reshape(shape if scale.size > 1 else ())
         ints = np.round(ratio)
-        if np.any(np.abs(ratio - ints) > 1e-3) or np.any(ints < -128) or np.any(ints > 127):
+        if not (np.all(np.abs(ratio - ints) <= 1e-3) and np.all((ints >= -128) & (ints <= 127))):
             raise self.fail(node, f"weights '{w.name}' do not map back onto their int8 values")
         wq = QuantParams(scale, np.zeros(scale.shape, np.int64), axis if scale.size > 1 else None)
         g.tensors[w.name] = Tensor(w.name, w.shape, "int8", ints.astype(np.int8), wq)
