@@ -187,6 +187,26 @@ def test_more_onnxruntime_ops_agree_with_onnxruntime(tmp_path):
     assert steps.max() <= 2 and np.mean(steps == 0) >= 0.6
 
 
+class ActivationsAndMoves(nn.Module):
+    """For the round trip: hard swish (HardSigmoid * x in the opset-13 artifact), sigmoid
+    gate, leaky ReLU, broadcast add, tanh; transpose, concat, pad, nearest resize, strided
+    slices, average pool, ReLU6."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 4, 3)
+
+    def forward(self, x):
+        h = nn.functional.hardswish(self.c1(x))
+        g = nn.functional.adaptive_avg_pool2d(h, 1)
+        h = torch.tanh(nn.functional.leaky_relu(h * torch.sigmoid(g), 0.2) + g)
+        b = self.c2(nn.functional.pad(torch.cat([h, h.permute(0, 1, 3, 2)], 1), (1, 1, 1, 1)))
+        b = nn.functional.interpolate(b, scale_factor=2, mode="nearest")[:, :, 1:9:2, ::3]
+        return nn.functional.relu6(nn.functional.avg_pool2d(b, 2))
+
+
 def test_uint8_activations_convert_exactly(ort_models):
     """uint8 q with zero point z is int8 q - 128 with zero point z - 128: same real values."""
     model = onnx.load(str(ort_models["uint8"]))
@@ -232,13 +252,19 @@ def _same_program(a, b) -> None:
                 assert va == vb, (ca.name, key)
 
 
-@pytest.mark.parametrize("name,run", [("tiny_cnn", True), ("small_cnn", False)])
+@pytest.mark.parametrize("name,run", [("tiny_cnn", True), ("small_cnn", False),
+                                      ("activations_and_moves", False)])
 def test_round_trip_of_edgec_qdq_artifact(name, run, ort_models, tmp_path):
     """tiny_cnn: folded BatchNorm, ReLU6 fused as a clamp, softmax; SmallCnn: depthwise,
-    residual add, max pool."""
-    model = onnx.load(str(ort_models["float"])) if name == "small_cnn" else exported(name)
+    residual add, max pool; ActivationsAndMoves: the elementwise and data-movement ops."""
+    if name == "small_cnn":
+        model = onnx.load(str(ort_models["float"]))
+    elif name == "activations_and_moves":
+        model = export_onnx(ActivationsAndMoves().eval(), torch.zeros(SHAPE), opset_version=17)
+    else:
+        model = exported(name)
     onnx.save(model, tmp_path / "float.onnx")
-    shape = SHAPE if name == "small_cnn" else INPUT_SHAPES[name]
+    shape = INPUT_SHAPES.get(name, SHAPE)
     calib = np.random.default_rng(1).standard_normal((16, *shape[1:]))
     np.save(tmp_path / "calib.npy", calib.astype(np.float32))
     assert edgec("compile", tmp_path / "float.onnx", "--target", "stm32f746", "--calib",
@@ -250,6 +276,10 @@ def test_round_trip_of_edgec_qdq_artifact(name, run, ort_models, tmp_path):
     a = golden_io.load_program(tmp_path / "a" / golden_io.FILE_NAME)
     b = golden_io.load_program(tmp_path / "b" / golden_io.FILE_NAME)
     _same_program(a, b)
+    if name == "activations_and_moves":
+        assert {"hard_swish", "logistic", "mul", "leaky_relu", "add", "tanh", "transpose",
+                "concat", "resize_nearest", "strided_slice", "avg_pool2d"} <= \
+            {c.op for c in b.calls}
     ja, jb = (json.loads((tmp_path / d / "model.json").read_text())["io"] for d in "ab")
     for spec in ja["inputs"] + ja["outputs"]:  # the artifact stores scales as float32
         spec["scale"] = float(np.float32(spec["scale"]))

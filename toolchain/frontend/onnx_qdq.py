@@ -205,6 +205,7 @@ class _Stripper:
             kept.append(n)
         kept = self.separate_matmul_add(kept, acts)
         inits = [i for i in self.g.initializer]
+        kept = self.channels_last_views(kept, inits)
         inits += [numpy_helper.from_array(self.dequantized(c), name)
                   for name, c in consts.items()]  # (checked finite in constant())
         used = {i for n in kept for i in n.input} | self.outputs
@@ -237,6 +238,36 @@ class _Stripper:
             for u in users:
                 u.input[:] = [mid if i == y else i for i in u.input]
             out.append(helper.make_node("Identity", [y], [mid], name=f"{n.name}_quantized"))
+        return out
+
+    def channels_last_views(self, nodes: list, inits: list) -> list:
+        """Transpose(perm 0,2,3,1) read only by Reshape / Flatten (edgec's artifact writes an
+        NHWC-ordered view of an NCHW map so): as Reshape [N, C, H*W] -> Transpose(0, 2, 1),
+        the same values in the same order, which the float frontend reads as a view."""
+        names = {o for n in nodes for o in n.output} | {i for n in nodes for i in n.input} | \
+            {i.name for i in inits}
+        out = []
+        for n in nodes:
+            perm = next((list(helper.get_attribute_value(a)) for a in n.attribute
+                         if a.name == "perm"), None)
+            users = [u for u in nodes if n.output and n.output[0] in u.input]
+            flat_ok = all(u.op_type == "Reshape" and list(u.input[:1]) == [n.output[0]] or
+                          u.op_type == "Flatten" and
+                          {a.name: a.i for a in u.attribute}.get("axis", 1) in (0, 1)
+                          for u in users)
+            if n.op_type != "Transpose" or perm != [0, 2, 3, 1] or not users or not flat_ok \
+                    or n.output[0] in self.outputs:
+                out.append(n)
+                continue
+            shape, mid = f"{n.output[0]}_nchw_flat_shape", f"{n.output[0]}_nchw_flat"
+            while shape in names or mid in names:
+                shape, mid = f"{shape}_", f"{mid}_"
+            names.update((shape, mid))
+            inits.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64), shape))
+            out.append(helper.make_node("Reshape", [n.input[0], shape], [mid],
+                                        name=f"{n.name}_flat"))
+            out.append(helper.make_node("Transpose", [mid], list(n.output), name=n.name,
+                                        perm=[0, 2, 1]))
         return out
 
     def pair(self, q) -> tuple[str, QuantParams, list]:
