@@ -6,7 +6,8 @@ between them and DequantizeLinear (DQ) on int8 weights and int32 biases. Three s
   1. strip: each Q->DQ pair gives its activation per-tensor QuantParams and is removed; each
      DQ of an initializer becomes a float initializer holding exactly its dequantized values,
      with its integers and scales recorded. What is left is a float ONNX model with the
-     source's tensor names;
+     source's tensor names (NHWC views of edgec's artifact rewritten as views the float
+     frontend reads; a MatMul quantized before an Add kept apart from it);
   2. import that float model with the float frontend (frontend/onnx.py);
   3. quantize the IR with the recorded numbers, no calibration: weights back to their
      integers (float32(s * q) / s rounds back to q exactly for |q| < 2^24), int32 biases as
@@ -32,6 +33,7 @@ from onnx import helper, numpy_helper
 from ..errors import EdgecError, UnsupportedOpError
 from ..ir import Graph, Node, QuantParams, Tensor
 from ..quantize.tflite_int8 import SOFTMAX_OUTPUT
+from .onnx import load_onnx
 
 IO_MODES = ("model", "int8")
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -40,7 +42,6 @@ _QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "C
                   "MatMulInteger", "QLinearGlobalAveragePool", "QLinearAveragePool",
                   "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
                   "QGemm", "DynamicQuantizeLinear"}
-_ONNX_DTYPE = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8"}
 # IR ops that only move int8 values: with no Q->DQ pair on their output they keep the
 # input's params (the same values on the same grid)
 _MOVES = {"identity", "reshape", "transpose", "pad", "strided_slice", "resize_nearest",
@@ -71,7 +72,7 @@ class _Const:
     """A DequantizeLinear of an initializer: its integers (zero point removed) and scales."""
 
     node: str  # the DequantizeLinear's name, for messages
-    ints: np.ndarray  # int64, ONNX layout, q - zero_point
+    ints: np.ndarray  # int64, ONNX layout: q - zero_point (weights, bias), else int8 codes
     scale: np.ndarray  # float64 holding float32 values; () per tensor or (C,) per axis
     axis: int | None  # ONNX axis of a per-axis scale
     dtype: str  # source dtype (int8, uint8, int32)
@@ -85,7 +86,6 @@ def load_onnx_qdq(model: onnx.ModelProto, io: str = "model", source: str | None 
         raise EdgecError(f"load_onnx_qdq: io='{io}' is not one of {', '.join(IO_MODES)}")
     source = source or model.graph.name or "<onnx model>"
     stripped, acts, consts = _Stripper(model, source).run()
-    from .onnx import load_onnx
     graph = load_onnx(stripped, name=source)
     graph = _Quantizer(graph, acts, consts, source).run()
     if io == "model":
@@ -446,7 +446,6 @@ class _Quantizer:
             g.nodes.remove(act)
 
     def node(self, node: Node) -> None:
-        g = self.g
         if node.op == "batch_norm":
             raise self.fail(node, "BatchNormalization in a QDQ model is not supported",
                             "fold it into the convolution before quantizing "
