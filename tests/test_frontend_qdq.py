@@ -61,16 +61,21 @@ class _Reader(CalibrationDataReader):
 
 @pytest.fixture(scope="module")
 def ort_models(tmp_path_factory):
-    """SmallCnn quantized by onnxruntime (QDQ, per channel): int8 and uint8 activations."""
+    """SmallCnn quantized by onnxruntime (QDQ): per channel with int8 or uint8 activations,
+    per tensor, and uint8 weights (symmetric: zero point 128) with uint8 activations."""
     tmp = tmp_path_factory.mktemp("ort_qdq")
     onnx.save(export_onnx(SmallCnn().eval(), torch.zeros(SHAPE), opset_version=13,
                           input_names=["input"], output_names=["logits"]), tmp / "float.onnx")
     paths = {"float": tmp / "float.onnx"}
-    for name, act in (("int8", QuantType.QInt8), ("uint8", QuantType.QUInt8)):
+    for name, act, weight, per_channel in (
+            ("int8", QuantType.QInt8, QuantType.QInt8, True),
+            ("uint8", QuantType.QUInt8, QuantType.QInt8, True),
+            ("per_tensor", QuantType.QInt8, QuantType.QInt8, False),
+            ("uint8_weights", QuantType.QUInt8, QuantType.QUInt8, True)):
         paths[name] = tmp / f"{name}.onnx"
         quantize_static(str(tmp / "float.onnx"), str(paths[name]), _Reader(),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=act,
-                        weight_type=QuantType.QInt8)
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=act, weight_type=weight)
     return paths
 
 
@@ -144,7 +149,7 @@ def test_onnxruntime_model_keeps_its_quantization(ort_models):
 
 def test_onnxruntime_model_agrees_with_onnxruntime(ort_models):
     xs = np.random.default_rng(1).standard_normal((40, *SHAPE[1:])).astype(np.float32)
-    for kind in ("int8", "uint8"):
+    for kind in ("int8", "uint8", "per_tensor", "uint8_weights"):
         steps = _golden_vs_onnxruntime(ort_models[kind], xs)
         # at most one rounding step per layer apart, and most outputs identical
         assert steps.max() <= 2, kind
@@ -217,6 +222,18 @@ def test_uint8_activations_convert_exactly(ort_models):
             assert int(t.quant.zero_point) == int(_init(model, f"{name}_zero_point")) - 128
             assert float(t.quant.scale) == float(_init(model, f"{name}_scale"))
     assert _init(model, "input_zero_point").dtype == np.uint8
+
+
+def test_per_tensor_and_uint8_weights(ort_models):
+    per_tensor = load_onnx_qdq(onnx.load(str(ort_models["per_tensor"])), io="int8")
+    w = per_tensor.tensors[per_tensor.nodes[0].inputs[1]]
+    assert w.quant.axis is None and np.ndim(w.quant.scale) == 0
+    model = onnx.load(str(ort_models["uint8_weights"]))
+    g = load_onnx_qdq(model, io="int8")
+    q, zp = _init(model, "c1.weight_quantized"), _init(model, "c1.weight_zero_point")
+    assert q.dtype == np.uint8 and np.all(zp == 128)
+    np.testing.assert_array_equal(g.tensors[g.nodes[0].inputs[1]].data,
+                                  (q.astype(np.int16) - 128).transpose(0, 2, 3, 1))
 
 
 def test_onnxruntime_model_runs_on_qemu_exactly(ort_models, tmp_path):

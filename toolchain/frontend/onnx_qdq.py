@@ -157,8 +157,9 @@ class _Stripper:
             raise self.fail(node, "scales must be finite positive floats")
         scale = np.asarray(scale, np.float32).astype(np.float64)
         zp = np.zeros(scale.shape, np.int64) if zp is None else np.asarray(zp, np.int64)
-        if zp.shape != scale.shape:
+        if zp.size != scale.size or scale.ndim > 1:
             raise self.fail(node, f"{scale.size} scales but {zp.size} zero points")
+        zp = zp.reshape(scale.shape)
         axis = int(a.get("axis", 1)) if scale.ndim == 1 and scale.size > 1 else None
         return scale, zp, dtype, axis
 
