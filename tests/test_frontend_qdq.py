@@ -430,3 +430,21 @@ def test_mutated_qdq_models_import_or_fail_in_one_line(ort_models):
             assert "\n" not in str(e)
             rejected += 1
     assert accepted > 0 and rejected > 0
+
+
+def test_opset13_hard_swish_is_one_op():
+    """Before opset 14 HardSwish is written x * HardSigmoid(x, 1/6, 1/2) (by torch's
+    exporter, and by edgec's artifact): the float frontend reads it as one hard_swish."""
+    from edgec.toolchain.float_exec import run_float
+    from edgec.toolchain.frontend import load_onnx
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish()).eval()
+    proto = export_onnx(model, torch.zeros(SHAPE), opset_version=13)
+    assert "HardSigmoid" in {n.op_type for n in proto.graph.node}
+    g = load_onnx(proto)
+    assert [n.op for n in g.nodes] == ["conv2d", "hard_swish"]
+    x = torch.randn(SHAPE)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = run_float(g, {g.inputs[0]: x.numpy().transpose(0, 2, 3, 1)})[g.outputs[0]]
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), want, atol=1e-5)
