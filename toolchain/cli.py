@@ -44,8 +44,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--trust-pickle", is_flag=True,
               help="Allow a pickled nn.Module (.pt from torch.save): loading it runs its code.")
 @click.option("--io", "io", type=click.Choice(["model", "int8"]), default="model", show_default=True,
-              help=".tflite: 'int8' drops a QUANTIZE/DEQUANTIZE at the model's boundary so the "
-                   "deployed model takes and gives int8.")
+              help="int8 .tflite or QDQ .onnx: 'int8' drops a QUANTIZE/DEQUANTIZE at the model's "
+                   "boundary so the deployed model takes and gives int8.")
 @click.option("--no-build", is_flag=True, help="Stop after emitting C (no cross toolchain needed).")
 @click.option("--no-run", is_flag=True, help="Stop after building the firmware (no emulator).")
 @click.option("--profile", is_flag=True, help="Count instructions per layer on the emulator.")

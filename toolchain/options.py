@@ -13,7 +13,8 @@ class CompileOptions:
     calib: Path | None = None  # .npy (leading sample axis) or .npz
     input_shape: tuple[int, ...] | None = None  # source layout, batch included
     trust_pickle: bool = False
-    io: str = "model"  # .tflite: "model" keeps its I/O types, "int8" drops a boundary (de)quantize
+    io: str = "model"  # int8 .tflite / QDQ .onnx: "model" keeps its I/O types, "int8" drops a
+    #                    boundary (de)quantize
     build: bool = True  # False: stop after emitting C (--no-build)
     run: bool = True  # False: stop after building the firmware (--no-run)
     check_samples: int = 8  # emulator inputs compared with the golden model

@@ -18,8 +18,8 @@ FORMATS = "TorchScript or torch.export archives (.pt, .pt2), ONNX (.onnx), TFLit
 
 @dataclass
 class Source:
-    # Float model in the source layout, for calibration and the float reference; None for
-    # .tflite, where LiteRT runs the original file instead.
+    # Float model in the source layout, for calibration and the float reference (a QDQ
+    # model as is); None for .tflite, where LiteRT runs the original file instead.
     onnx: onnx.ModelProto | None
     graph: Graph  # the same model in the IR (NHWC)
     input_shape: tuple[int, ...]  # source layout, batch 1
@@ -28,7 +28,8 @@ class Source:
 
     @property
     def quantized(self) -> bool:
-        """Already int8 (a quantized .tflite): PTQ is skipped, its parameters are kept."""
+        """Already int8 (a quantized .tflite or QDQ .onnx): PTQ is skipped, its parameters
+        are kept."""
         return bool(self.graph.meta.get("quantized"))
 
     def float_reference(self, xs: np.ndarray) -> list[np.ndarray]:
@@ -67,6 +68,15 @@ def load_source(opts: CompileOptions) -> Source:
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         model = _read_onnx(path)
+        from .frontend.onnx_qdq import is_qdq, load_onnx_qdq
+        if is_qdq(model, path.name):  # pre-quantized (QDQ): keep its numbers, like int8 .tflite
+            graph = load_onnx_qdq(model, io=opts.io, source=path.name)
+            graph.meta.setdefault("source", str(path))
+            warnings = [] if opts.calib is None else [
+                f"{path.name} is already quantized (QDQ): --calib is not used to calibrate, "
+                f"only as test inputs"]
+            return Source(onnx=model, graph=graph, input_shape=_onnx_input_shape(model),
+                          warnings=warnings)
     elif suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path):
         from .frontend.torch import load_torch
         shape = opts.input_shape or _shape_from_calib(opts.calib)

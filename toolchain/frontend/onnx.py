@@ -39,13 +39,16 @@ class Flat:
     chw: tuple[int, int, int]
 
 
-def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
-    """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input."""
+def load_onnx(model: str | os.PathLike | onnx.ModelProto, name: str | None = None) -> Graph:
+    """Import a float ONNX model into the NHWC IR (batch 1); raises EdgecError on bad input.
+    `name` is what messages call the model (default: the file name or the graph's name)."""
     proto, source = _read(model)
+    source = name or source
     try:
         proto = _normalize(proto, source)
         proto = _fold_constants(proto, source)
         proto = fuse_gelu(proto)  # the exporters' GELU decompositions (erf, tanh) -> one Gelu
+        proto = _fuse_hard_swish(proto)  # x * HardSigmoid(x) (opset < 14) -> HardSwish
         return _Importer(proto, source).run()
     except UnicodeDecodeError as e:  # protobuf strings (names) that are not UTF-8
         raise EdgecError(f"{source}: the model holds names that are not UTF-8 text "
@@ -194,6 +197,40 @@ def _fold_constants(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
     folded = helper.make_model(new_graph, opset_imports=list(proto.opset_import),
                                producer_name=proto.producer_name, ir_version=proto.ir_version)
     return _infer(folded, source)
+
+
+def _fuse_hard_swish(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """x * HardSigmoid(x, alpha=1/6, beta=1/2) -> HardSwish(x): how HardSwish is written
+    before opset 14 (by exporters, and by edgec's QDQ artifact). Shapes were inferred
+    already; the HardSwish node takes over the Mul's output."""
+    g = proto.graph
+    nodes = list(g.node)
+    users: dict[str, int] = {}
+    for n in nodes:
+        for i in n.input:
+            users[i] = users.get(i, 0) + 1
+    gates = {n.output[0]: n for n in nodes if n.op_type == "HardSigmoid" and n.output and
+             np.isclose(_attrs(n).get("alpha", 0.2), 1 / 6, rtol=1e-6) and
+             np.isclose(_attrs(n).get("beta", 0.5), 0.5, rtol=1e-6)}
+    graph_outputs = {o.name for o in g.output}
+    fused, drop = {}, set()
+    for n in nodes:
+        if n.op_type != "Mul" or len(n.input) != 2:
+            continue
+        for k in (0, 1):
+            gate = gates.get(n.input[k])
+            if gate is not None and gate.input[0] == n.input[1 - k] and \
+                    users.get(gate.output[0]) == 1 and gate.output[0] not in graph_outputs:
+                fused[id(n)] = helper.make_node("HardSwish", [gate.input[0]], list(n.output),
+                                                name=n.name)
+                drop.add(id(gate))
+                break
+    if not fused:
+        return proto
+    kept = [fused.get(id(n), n) for n in nodes if id(n) not in drop]
+    del g.node[:]
+    g.node.extend(kept)
+    return proto
 
 
 # --- 3. translation -------------------------------------------------------------------------
