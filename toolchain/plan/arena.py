@@ -16,7 +16,9 @@
 4. In place (KernelCall.inplace, {output index: input index}): when the call is the input's
    last toucher, the input is no graph output and the output is new at that step and no
    larger, the output takes the input's offset (the two form one block; their lifetimes
-   touch at that step). So the arena may go below the lower bound;
+   touch at that step). An input that is a view (reshape) stands for its root's bytes:
+   the output may take them when the root dies at that call. So the arena may go below
+   the lower bound;
    `lower_bound_inplace_bytes` is the bound with those bytes shared.
 5. Placement (placement.py): greedy in a few orders (TFLM's largest-first among them), then
    a MILP for small problems; the smaller arena wins (`method`). Alignment: offsets of
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from ..errors import EdgecError
 from ..lower.program import Program
 from . import placement as placing
-from .schedule import alias_candidates, search_order
+from .schedule import alias_candidates, search_order, view_roots
 
 ALIGNMENT = 16  # offset alignment of buffers >= ALIGNMENT bytes
 SMALL_ALIGNMENT = 4  # offset alignment of smaller buffers
@@ -110,15 +112,6 @@ def _align_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def view_roots(program: Program) -> dict[str, str]:
-    """{view output: the tensor whose bytes it is}, following chains of views."""
-    roots: dict[str, str] = {}
-    for call in program.calls:
-        if call.view:
-            roots[call.outputs[0]] = roots.get(call.inputs[0], call.inputs[0])
-    return roots
-
-
 def buffer_lifetimes(program: Program, order: list[int] | None = None) -> list[_Buffer]:
     """Every activation tensor and scratch buffer with its [first, last] step in `order`
     (default: the program's own order). A view's uses count as uses of its root."""
@@ -189,11 +182,13 @@ def _apply_inplace(program: Program, order: list[int], buffers: list[_Buffer]
     """Mark in-place outputs (alias_of, alias_shift) where legal in this order; returns
     the aliases applied."""
     by_name = {b.name: b for b in buffers if b.kind == "tensor"}
-    outputs, inputs = set(program.graph.outputs), set(program.graph.inputs)
+    roots = view_roots(program)
+    outputs = {roots.get(o, o) for o in program.graph.outputs}
+    inputs = set(program.graph.inputs)
     sources: set[str] = set()
     applied = []
     for step, i in enumerate(order):
-        for alias in alias_candidates(program, i):
+        for alias in alias_candidates(program, i, roots):
             src, dst = alias.src, alias.dst
             s, d = by_name.get(src), by_name.get(dst)
             if s is None or d is None or src in sources or d.alias_of is not None:
@@ -205,7 +200,8 @@ def _apply_inplace(program: Program, order: list[int], buffers: list[_Buffer]
             d.alias_of, d.alias_shift = src, alias.shift
             sources.add(src)
             applied.append({"call": i, "step": step, "input": src, "output": dst,
-                            "bytes": alias.shared, "shift": alias.shift})
+                            "bytes": alias.shared, "shift": alias.shift}
+                           | ({"view": alias.via} if alias.via else {}))
     return applied
 
 

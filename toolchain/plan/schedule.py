@@ -66,16 +66,28 @@ class _DepGraph:
     floor_bytes: int  # max over calls of its own need: no order goes below it
 
 
+def view_roots(program: Program) -> dict[str, str]:
+    """{view output: the tensor whose bytes it is}, following chains of views."""
+    roots: dict[str, str] = {}
+    for call in program.calls:
+        if call.view:
+            roots[call.outputs[0]] = roots.get(call.inputs[0], call.inputs[0])
+    return roots
+
+
 def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
+    """The scheduling view; a view's uses count as uses of its root (one buffer)."""
     graph = program.graph
     calls = program.calls
     n = len(calls)
+    roots = view_roots(program)
     touchers: dict[str, list[int]] = {}  # tensor -> calls touching it, in call order
     writers: dict[str, set[int]] = {}
     for i, call in enumerate(calls):
         for name in (*call.inputs, *call.outputs):
             if name == "":
                 continue
+            name = roots.get(name, name)
             tensor = graph.tensors.get(name)
             if tensor is None:
                 raise EdgecError(f"call '{call.name}' ({call.op}) uses unknown tensor '{name}'")
@@ -84,7 +96,7 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
             users = touchers.setdefault(name, [])
             if not users or users[-1] != i:
                 users.append(i)
-        for name in call.outputs:
+        for name in call.outputs if not call.view else ():  # a view writes no bytes
             if name in touchers:
                 writers.setdefault(name, set()).add(i)
     for name, users in touchers.items():  # read, never written, not an input: the first
@@ -107,7 +119,7 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
             succs[low.bit_length() - 1] |= 1 << b
             mask ^= low
 
-    outputs, inputs = set(graph.outputs), set(graph.inputs)
+    outputs, inputs = {roots.get(o, o) for o in graph.outputs}, set(graph.inputs)
     new_bytes, frees = [0] * n, [[] for _ in range(n)]
     start_bytes = first_step_bytes = 0
     masks: dict[str, int] = {}
@@ -129,13 +141,13 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
                 start_bytes += nbytes
             else:
                 first_step_bytes += nbytes
-    for name in outputs:  # an output no call touches (an input passed through) lives on
+    for name in sorted(outputs):  # an output no call touches (an input passed through)
         if name not in touchers and name not in inputs and name in graph.tensors:
             start_bytes += graph.tensors[name].nbytes
 
     inplace: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for i in range(n if inplace else 0):
-        for alias in alias_candidates(program, i):
+        for alias in alias_candidates(program, i, roots):
             if alias.src in outputs or touchers[alias.dst][0] != i or alias.dst in inputs:
                 continue  # the source must die, the output must be new here
             inplace[i].append((masks[alias.src], alias.shared))
@@ -158,38 +170,47 @@ ALIAS_ALIGNMENT = 16  # the offset between an in-place output and its input: a m
 class Alias:
     """A declared in-place pair: `dst` (an output) placed at `src`'s offset + `shift`."""
 
-    src: str  # the input
+    src: str  # the input's buffer: the input, or the root of the view the call reads
     dst: str  # the output
     shared: int  # bytes the two share (the output's last ones, the input's first ones)
     shift: int  # dst offset - src offset: 0 (same start) or negative (below, partial overlap)
+    via: str = ""  # the view of `src` the call reads, when it reads one
 
 
-def alias_candidates(program: Program, index: int) -> list[Alias]:
+def alias_candidates(program: Program, index: int,
+                     roots: dict[str, str] | None = None) -> list[Alias]:
     """Call `index`'s declared in-place pairs that are legal in any order: both activation
     tensors, distinct, each input and each output in one pair at most; a full overlap
     needs the output no larger than the input, a partial one (inplace_overlap) shares
-    whole multiples of ALIAS_ALIGNMENT bytes. Whether the input dies at this call depends
-    on the order and is checked by the caller."""
+    whole multiples of ALIAS_ALIGNMENT bytes. An input that is a view (reshape) stands
+    for its root's bytes (`roots`, from view_roots): the output may overwrite the root,
+    unless the call also reads the root under another name. Whether the root dies at
+    this call depends on the order and is checked by the caller."""
     call = program.calls[index]
     tensors = program.graph.tensors
+    roots = view_roots(program) if roots is None else roots
     pairs: list[Alias] = []
     for out_idx, in_idx in sorted(call.inplace.items()):
         if not (0 <= out_idx < len(call.outputs) and 0 <= in_idx < len(call.inputs)):
             raise EdgecError(f"call '{call.name}' ({call.op}) declares inplace {{{out_idx}: "
                              f"{in_idx}}} but has {len(call.outputs)} outputs and "
                              f"{len(call.inputs)} inputs")
-        src, dst = call.inputs[in_idx], call.outputs[out_idx]
-        if src == "" or src == dst or src in call.outputs:
+        name, dst = call.inputs[in_idx], call.outputs[out_idx]
+        src = roots.get(name, name)
+        if name == "" or src == dst or src in call.outputs or name in call.outputs:
             continue
         if tensors[src].is_const or tensors[dst].is_const:
             continue
+        if any(t != name and roots.get(t, t) == src for t in call.inputs):
+            continue  # the root is also read under another name: not safe to overwrite
+        via = name if name != src else ""
         if any(src == a.src or dst == a.dst for a in pairs):
             continue
         src_bytes, dst_bytes = tensors[src].nbytes, tensors[dst].nbytes
         overlap = call.inplace_overlap.get(out_idx)
         if overlap is None or (overlap >= dst_bytes and dst_bytes <= src_bytes):
             if dst_bytes <= src_bytes and dst_bytes > 0:
-                pairs.append(Alias(src, dst, dst_bytes, 0))
+                pairs.append(Alias(src, dst, dst_bytes, 0, via))
             continue
         if overlap < 0:
             raise EdgecError(f"call '{call.name}' ({call.op}) declares a negative "
@@ -198,7 +219,7 @@ def alias_candidates(program: Program, index: int) -> list[Alias]:
         below = -(-(dst_bytes - min(overlap, src_bytes)) // ALIAS_ALIGNMENT) * ALIAS_ALIGNMENT
         shared = dst_bytes - below
         if shared > 0:
-            pairs.append(Alias(src, dst, shared, -below))
+            pairs.append(Alias(src, dst, shared, -below, via))
     return pairs
 
 
