@@ -122,6 +122,10 @@ def _memory(target: Target, plan: Plan | None, program: Program | None,
     mem: dict[str, Any] = {
         "arena_bytes": arena,
         "lower_bound_bytes": plan.lower_bound_bytes if plan is not None else None,
+        # the layer-wise bound of activations alone (anchors.md), and with the kernels'
+        # scratch buffers (= lower_bound_bytes), both in the chosen order
+        "lower_bound": plan.lower_bound_activations_bytes if plan is not None else None,
+        "lower_bound_with_scratch": plan.lower_bound_bytes if plan is not None else None,
         "naive_bytes": plan.naive_bytes if plan is not None else None,
         **_plan_facts(plan, program),
         "stack_bytes": run.stack_bytes if run is not None else None,
@@ -327,7 +331,9 @@ def format_markdown(report: dict) -> str:
 
     lines += ["", "## SRAM", "", "| | bytes |", "|---|---:|",
               f"| arena (planned) | {_n(mem['arena_bytes'])} |",
-              f"| arena lower bound (live bytes at the busiest layer) | "
+              f"| arena lower bound (live activation bytes at the busiest layer) | "
+              f"{_n(mem.get('lower_bound'))} |",
+              f"| arena lower bound with the kernels' scratch | "
               f"{_n(mem['lower_bound_bytes'])} |",
               f"| arena without reuse | {_n(mem.get('naive_bytes'))} |",
               *(["| lower bound in the model's own layer order | "
@@ -427,7 +433,8 @@ def format_summary(report: dict, layers: bool = True) -> str:
     mem, flash, lat = report["memory"], report["flash"], report["latency"]
     rows = [("SRAM", _kb(mem["sram_total_bytes"]), _kb(mem["sram_budget_bytes"]),
              _pct(mem["sram_total_bytes"], mem["sram_budget_bytes"]),
-             f"arena {_kb(mem['arena_bytes'])} (bound {_kb(mem['lower_bound_bytes'])}), stack "
+             f"arena {_kb(mem['arena_bytes'])} (bound {_kb(mem.get('lower_bound'))}, "
+             f"{_kb(mem['lower_bound_bytes'])} with scratch), stack "
              + (f"{_kb(mem['stack_bytes'])} used of " if mem["stack_bytes"] is not None else "")
              + f"{_kb(mem['stack_reserved_bytes'])} reserved"),
             ("flash", _kb(flash["total_bytes"]), _kb(flash["budget_bytes"]),

@@ -13,6 +13,8 @@
 3. Lower bound: the largest sum of simultaneously live bytes at any step, in the chosen
    order (`lower_bound_bytes`) and in the model's own order (`lower_bound_original_bytes`).
    No placement in that order can do better without in-place execution.
+   `lower_bound_activations_bytes` counts activation tensors only (no scratch): the
+   layer-wise bound of other tools (TFLM's planner, anchors.md).
 4. In place (KernelCall.inplace, {output index: input index}): when the call is the input's
    last toucher, the input is no graph output and the output is new at that step and no
    larger, the output takes the input's offset (the two form one block; their lifetimes
@@ -76,8 +78,13 @@ class Plan:
     # in-place aliases applied: {"call", "step", "input", "output", "bytes", "shift"}:
     # bytes shared; shift = output offset - input offset (0, or < 0 for a partial overlap)
     inplace: list[dict] = field(default_factory=list)
+    # the bound of activation tensors alone (no scratch), in `order`: the layer-wise bound
+    # as anchors.md defines it; lower_bound_bytes adds the kernels' scratch buffers
+    lower_bound_activations_bytes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.lower_bound_activations_bytes is None:
+            self.lower_bound_activations_bytes = self.lower_bound_bytes
         if self.lower_bound_original_bytes is None:
             self.lower_bound_original_bytes = self.lower_bound_bytes
         if self.lower_bound_inplace_bytes is None:
@@ -251,6 +258,7 @@ def plan_memory(program: Program, reuse: bool = True, *, reorder: bool = True,
         order, order_method, searched_bound = searched.order, searched.method, searched.bound_bytes
     buffers = buffer_lifetimes(program, order)
     bound = lower_bound(buffers, n)
+    bound_activations = lower_bound([b for b in buffers if b.kind == "tensor"], n)
     bound_original = bound if order == original else lower_bound(buffer_lifetimes(program), n)
     aliases = _apply_inplace(program, order, buffers) if reuse and inplace else []
 
@@ -318,6 +326,7 @@ def plan_memory(program: Program, reuse: bool = True, *, reorder: bool = True,
         gap_bytes=gap,
         gap_reason=reason,
         inplace=aliases,
+        lower_bound_activations_bytes=bound_activations,
     )
 
 
