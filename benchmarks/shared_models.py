@@ -1,6 +1,7 @@
 """Compile every model in shared/models for a target and print one table: arena, the lower
-bound of activations alone and with the kernels' scratch, TFLM's arena (anchors), flash, instructions per inference, and whether the firmware matched
-the golden model and LiteRT's reference kernels exactly.
+bound of activations alone and with the kernels' scratch, TFLM's arena (anchors), flash,
+instructions per inference, and whether the firmware matched the golden model and LiteRT's
+reference kernels exactly.
 
     .venv/bin/python benchmarks/shared_models.py [--target stm32f746] [--models DIR]
 """
