@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from ..errors import EdgecError
 from ..lower.program import Program
+from .views import view_roots
 
 BEAM_WIDTH = 24  # states kept per level by the beam search
 MAX_STATES = 5_000  # states the exact search may expand before it gives up (~15 us each)
@@ -64,47 +65,45 @@ class _DepGraph:
     start_bytes: int  # graph inputs, alive before the first call
     first_step_bytes: int  # graph inputs no call touches: live during the first call only
     floor_bytes: int  # max over calls of its own need: no order goes below it
+    # per call: (touchers mask, bytes) of the buffers it brings to life when it is their
+    # first toucher to run (buffers that several calls write, e.g. an elided concat's)
+    births: list[list[tuple[int, int]]]
 
 
-def view_roots(program: Program) -> dict[str, str]:
-    """{view output: the tensor whose bytes it is}, following chains of views."""
-    roots: dict[str, str] = {}
-    for call in program.calls:
-        if call.view:
-            roots[call.outputs[0]] = roots.get(call.inputs[0], call.inputs[0])
-    return roots
-
-
-def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
-    """The scheduling view; a view's uses count as uses of its root (one buffer)."""
+def build_dep_graph(program: Program, inplace: bool = True,
+                    slices: dict[int, list[int]] | None = None) -> _DepGraph:
+    """The scheduling view. Dependencies follow the tensor names; bytes follow the buffers:
+    a view's uses, and a slice of an elided concat (`slices`, views.concat_slices), count
+    as uses of their root, which comes to life with whichever of its users runs first."""
     graph = program.graph
     calls = program.calls
     n = len(calls)
-    roots = view_roots(program)
-    touchers: dict[str, list[int]] = {}  # tensor -> calls touching it, in call order
+    roots = view_roots(program, slices)
+    by_name: dict[str, list[int]] = {}  # tensor name -> calls touching it, in call order
+    touchers: dict[str, list[int]] = {}  # buffer (root) -> calls touching it
     writers: dict[str, set[int]] = {}
     for i, call in enumerate(calls):
         for name in (*call.inputs, *call.outputs):
             if name == "":
                 continue
-            name = roots.get(name, name)
             tensor = graph.tensors.get(name)
             if tensor is None:
                 raise EdgecError(f"call '{call.name}' ({call.op}) uses unknown tensor '{name}'")
             if tensor.is_const:
                 continue  # constants live in flash
-            users = touchers.setdefault(name, [])
-            if not users or users[-1] != i:
-                users.append(i)
-        for name in call.outputs if not call.view else ():  # a view writes no bytes
-            if name in touchers:
+            for key, table in ((name, by_name), (roots.get(name, name), touchers)):
+                users = table.setdefault(key, [])
+                if not users or users[-1] != i:
+                    users.append(i)
+        for name in call.outputs:
+            if name in by_name:
                 writers.setdefault(name, set()).add(i)
-    for name, users in touchers.items():  # read, never written, not an input: the first
+    for name, users in by_name.items():  # read, never written, not an input: the first
         if name not in writers and name not in graph.inputs:  # reader brings it to life
             writers[name] = {users[0]}
 
     preds = [0] * n
-    for name, users in touchers.items():
+    for name, users in by_name.items():
         written = writers.get(name, set())
         # writer -> later toucher, toucher -> later writer (read-after-write, write-after-read)
         for a_pos, a in enumerate(users):
@@ -121,6 +120,9 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
 
     outputs, inputs = {roots.get(o, o) for o in graph.outputs}, set(graph.inputs)
     new_bytes, frees = [0] * n, [[] for _ in range(n)]
+    births: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    sliced = {root for name, root in roots.items()
+              if graph.tensors[name].nbytes != graph.tensors[root].nbytes}
     start_bytes = first_step_bytes = 0
     masks: dict[str, int] = {}
     for name, users in touchers.items():
@@ -129,7 +131,10 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
             mask |= 1 << i
         masks[name] = mask
         nbytes = graph.tensors[name].nbytes
-        if name not in inputs:
+        if name in sliced:  # written by several producers in any order
+            for i in users:
+                births[i].append((mask, nbytes))
+        elif name not in inputs:
             new_bytes[users[0]] += nbytes
         if name not in outputs:
             for i in users:
@@ -155,12 +160,12 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
     scratch = [max(c.scratch_bytes, 0) for c in calls]
     floor = 0
     for i, call in enumerate(calls):
-        own = {t for t in (*call.inputs, *call.outputs) if t in touchers}
+        own = {roots.get(t, t) for t in (*call.inputs, *call.outputs)} & touchers.keys()
         need = sum(graph.tensors[t].nbytes for t in own) + scratch[i]
         need -= sum(b for _, b in inplace[i])
         floor = max(floor, need)
     return _DepGraph(n, preds, succs, new_bytes, scratch, frees, inplace, start_bytes,
-                     first_step_bytes, floor)
+                     first_step_bytes, floor, births)
 
 
 ALIAS_ALIGNMENT = 16  # the offset between an in-place output and its input: a multiple
@@ -203,6 +208,8 @@ def alias_candidates(program: Program, index: int,
             continue
         if any(t != name and roots.get(t, t) == src for t in call.inputs):
             continue  # the root is also read under another name: not safe to overwrite
+        if dst in roots or tensors[src].nbytes != tensors[name].nbytes:
+            continue  # a slice of an elided concat: not a buffer of its own
         via = name if name != src else ""
         if any(src == a.src or dst == a.dst for a in pairs):
             continue
@@ -228,7 +235,11 @@ def alias_candidates(program: Program, index: int,
 def _step(g: _DepGraph, done: int, alive: int, c: int) -> tuple[int, int]:
     """(live bytes while call c runs after the calls in `done`, live bytes after it)."""
     after = done | (1 << c)
-    cost = alive + g.new_bytes[c] + g.scratch[c]
+    born = g.new_bytes[c]
+    for mask, nbytes in g.births[c]:
+        if mask & done == 0:  # the first of its touchers to run
+            born += nbytes
+    cost = alive + born + g.scratch[c]
     if done == 0:
         cost += g.first_step_bytes
     for src_mask, shared in g.inplace[c]:
@@ -238,7 +249,7 @@ def _step(g: _DepGraph, done: int, alive: int, c: int) -> tuple[int, int]:
     for mask, nbytes in g.frees[c]:
         if mask & ~after == 0:  # c was its last toucher
             freed += nbytes
-    return cost, alive + g.new_bytes[c] - freed
+    return cost, alive + born - freed
 
 
 def _ready(g: _DepGraph, done: int) -> int:
@@ -436,11 +447,12 @@ def _closest_order(g: _DepGraph, seg: _Segment, limit: int, max_states: int
 
 
 def search_order(program: Program, *, inplace: bool = True, max_states: int = MAX_STATES,
-                 beam_width: int = BEAM_WIDTH) -> ScheduleResult:
+                 beam_width: int = BEAM_WIDTH,
+                 slices: dict[int, list[int]] | None = None) -> ScheduleResult:
     """The order with the smallest peak of live bytes (see module doc).
 
     inplace=False: ignore KernelCall.inplace (plan the layer-wise bound alone)."""
-    g = build_dep_graph(program, inplace)
+    g = build_dep_graph(program, inplace, slices)
     original = list(range(g.n))
     original_peak = order_peak(g, original)
     segments = _segments(g)
