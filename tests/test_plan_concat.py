@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from edgec.codegen import emit_sources
 from edgec.toolchain.golden import run_program
 from edgec.toolchain.lower import lower
@@ -65,7 +64,7 @@ def firmware(tmp_path_factory):
 
 def test_firmware_with_zero_copy_concat_equals_golden(firmware):
     from edgec.toolchain.emulator import run_firmware
-    program, plan, inputs, fw = firmware
+    program, _, inputs, fw = firmware
     text = (fw.elf.parent / "src" / "edgec_model.c").read_text()
     assert "edgec_concat_s8" not in text and text.count("written into their slices") == 2
     g = program.graph
@@ -105,14 +104,13 @@ def test_only_contiguous_identity_concats_of_produced_tensors(axis, parts_q, wit
 def test_a_view_of_a_producer_becomes_a_slice():
     """c = concat(a, reshape(p)): p's buffer is placed in c, so its reader (the view)
     finds it there; a tensor read twice by one concat is not sliced."""
-    from edgec.toolchain.lower.program import KernelCall
+    from edgec.toolchain.lower.program import ConstArray, KernelCall
     p = make_program({"x": 16, "a": 16, "p": 16, "v": 16, "c": 32, "y": 32},
                      [(["x"], ["a"]), (["x"], ["p"]), (["p"], ["v"]), (["a", "v"], ["c"]),
                       (["c"], ["y"])], ["x"], ["y"])
     p.calls[2] = KernelCall("view", "reshape", "", "", {}, ["p"], ["v"], view=True)
     fields = {"outer_size": 1, "output_offset": 0}
     for k, v in (("multiplier", 1 << 30), ("shift", 1), ("input_offset", 0)):
-        from edgec.toolchain.lower.program import ConstArray
         fields[k] = ConstArray("int32_t", np.array([v, v], np.int32))
     p.calls[3] = KernelCall("cat", "concat", "edgec_concat_s8", "edgec_concat_params", fields,
                             ["a", "v"], ["c"], input_array=True)
@@ -123,3 +121,12 @@ def test_a_view_of_a_producer_becomes_a_slice():
     assert find_overlaps(plan) == []
     p.calls[3].inputs = ["a", "a"]
     assert concat_slices(p) == {}
+
+
+def test_report_names_the_zero_copy_concats():
+    from edgec.toolchain.report import build_report, format_markdown
+    program, _ = nested_concat_program()
+    rep = build_report(target=load_target("stm32f746"), program=program,
+                       plan=plan_memory(program), model="concat.onnx", stopped="--no-build")
+    assert [z["name"] for z in rep["memory"]["zero_copy"]] == ["y", "z"]
+    assert "2 concatenations copy nothing" in format_markdown(rep)
