@@ -222,7 +222,8 @@ def shared_models() -> None:
             assert find_overlaps(plan) == [], (stem, level)
         print(f"{stem:24s} {tflm:9,d} {plans[0].lower_bound_bytes:7,d}  "
               + "  ".join(f"{p.arena_bytes:12,d}" for p in plans))
-    print("\narena for each what-if set of in-place kernels (today's kernels declare none); "
+    print("\narena for each what-if set of in-place kernels (declared by this script, not "
+          "by edgec's lowering); "
           "bound = the layer-wise bound without in place, as in anchors.md")
 
 
