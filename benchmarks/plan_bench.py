@@ -1,14 +1,25 @@
-"""Memory planner benchmark on synthetic programs (no kernels, no toolchain needed).
+"""Memory planner benchmark on synthetic programs (no kernels, no toolchain needed), and on
+the shared models through edgec's real lowering and kernel selection (no build).
 
-    python benchmarks/plan_bench.py
+    python benchmarks/plan_bench.py [--models DIR] [--target stm32f746]
 
-For each program: the layer-wise lower bound in the model's own order and in the chosen
-order, the bound with in-place sharing, the best greedy arena (TFLM-style baseline), the
-final arena, which methods won, and the planning time (median of 5 runs).
+For each synthetic program: the layer-wise lower bound in the model's own order and in the
+chosen order, the bound with in-place sharing, the best greedy arena (TFLM-style baseline),
+the final arena, which methods won, and the planning time (median of 5 runs); then whether
+a 100-layer network plans in under a second.
+
+For each shared model (the real program edgec compiles): the lower bound of activations
+alone (anchors.md's definition) and with the kernels' scratch, the arena with every
+technique, an ablation computed live (in place off, reordering off, both off, zero-copy
+concat off, all off), the ratios to the bound and to TFLM's head (parsed from
+shared/anchors.md), and which techniques made the difference.
 """
 from __future__ import annotations
 
+import argparse
+import re
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -211,7 +222,8 @@ def shared_models() -> None:
             assert find_overlaps(plan) == [], (stem, level)
         print(f"{stem:24s} {tflm:9,d} {plans[0].lower_bound_bytes:7,d}  "
               + "  ".join(f"{p.arena_bytes:12,d}" for p in plans))
-    print("\narena for each what-if set of in-place kernels (today's kernels declare none); "
+    print("\narena for each what-if set of in-place kernels (declared by this script, not "
+          "by edgec's lowering); "
           "bound = the layer-wise bound without in place, as in anchors.md")
 
 
@@ -226,7 +238,105 @@ PROGRAMS = {
 }
 
 
+# ---- the shared models through edgec's own lowering: an ablation of the planner ------------
+
+ABLATIONS = {  # label -> plan_memory switches
+    "no in-place": {"inplace": False},
+    "no reorder": {"reorder": False},
+    "neither": {"inplace": False, "reorder": False},
+    "no concat": {"concat": False},
+    "all off": {"inplace": False, "reorder": False, "concat": False},
+}
+TECHNIQUES = {"no in-place": "in place", "no reorder": "reorder",
+              "no concat": "zero-copy concat"}
+
+
+def tflm_heads(anchors: Path) -> dict[str, int]:
+    """{model: TFLM head bytes} from the first table of shared/anchors.md."""
+    heads: dict[str, int] = {}
+    if not anchors.is_file():
+        return heads
+    lines = anchors.read_text(encoding="utf-8").splitlines()
+    header = next((ln for ln in lines if ln.startswith("|") and "TFLM head" in ln), None)
+    if header is None:
+        return heads
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    k = cols.index("TFLM head")
+    for ln in lines[lines.index(header) + 2:]:
+        if not ln.startswith("|"):
+            break
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        value = cells[k].replace(",", "")
+        if re.fullmatch(r"\d+", value):
+            heads[cells[0]] = int(value)
+    return heads
+
+
+def lowered_program(path: Path, target: str):
+    """The program `edgec compile` would plan for this model (PTQ on generated data for a
+    float model)."""
+    from edgec.toolchain import calibdata
+    from edgec.toolchain import source as sources
+    from edgec.toolchain.lower import lower
+    from edgec.toolchain.lower.select import select_kernels
+    from edgec.toolchain.options import CompileOptions
+    from edgec.toolchain.passes import run_passes
+    from edgec.toolchain.quantize import calibrate, quantize
+    from edgec.toolchain.target import load_target
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = CompileOptions(model=path, target=target, out_dir=Path(tmp) / "out")
+        source = sources.load_source(opts)
+        if source.quantized:
+            qgraph = run_passes(source.graph, quantized=True)
+        else:
+            graph = run_passes(source.graph)
+            samples, _ = calibdata.load_or_generate(opts, source)
+            qgraph = quantize(graph, calibrate(source.onnx, graph, samples))
+        return select_kernels(lower(qgraph), load_target(target), opts.optimize)
+
+
+def real_models(models: Path, target: str) -> None:
+    from edgec.toolchain.errors import EdgecError
+    heads = tflm_heads(models.parent / "anchors.md")
+    cols = ["bound", "+scratch", *ABLATIONS, "arena", "/bound", "/TFLM"]
+    head = f"{'model':26s} {'TFLM':>6s} " + " ".join(f"{c:>11s}" for c in cols) + "  helped"
+    print(f"shared models, target {target}: the program edgec compiles, planned with every "
+          "technique and with some switched off (B)")
+    print(head)
+    print("-" * len(head))
+    for path in sorted(models.glob("*.tflite")):
+        name, tflm = path.stem, heads.get(path.stem)
+        try:
+            program = lowered_program(path, target)
+        except EdgecError as e:
+            print(f"{name:26s} {_n(tflm):>6s}  rejected: {str(e)[:70]}")
+            continue
+        plan = plan_memory(program)
+        assert find_overlaps(plan) == [], name
+        off = {label: plan_memory(program, **kw).arena_bytes for label, kw in ABLATIONS.items()}
+        helped = [what for label, what in TECHNIQUES.items() if off[label] > plan.arena_bytes]
+        ratio = plan.arena_bytes / plan.lower_bound_activations_bytes
+        vs_tflm = f"{plan.arena_bytes / tflm:.2f}" if tflm else "-"
+        cells = [plan.lower_bound_activations_bytes, plan.lower_bound_bytes,
+                 *off.values(), plan.arena_bytes]
+        print(f"{name:26s} {_n(tflm):>6s} " + " ".join(f"{v:11,d}" for v in cells)
+              + f" {ratio:11.2f} {vs_tflm:>11s}  {', '.join(helped) or '-'}")
+    print("bound = live activation bytes at the busiest layer in the chosen order (anchors.md's "
+          "bound); +scratch = with the kernels' scratch; TFLM = its head (anchors.md); "
+          "/bound, /TFLM: arena ratios; 'all off': placement alone, in the model's order "
+          "(no in place, no reordering, no zero-copy concat); TFLM '-': it rejects the "
+          "model\n")
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=str(MODELS_DIR))
+    ap.add_argument("--target", default="stm32f746")
+    args = ap.parse_args()
     head = (f"{'program':28s} {'calls':>5s} {'bound orig':>10s} {'bound':>8s} {'in-place':>8s} "
             f"{'greedy':>8s} {'arena':>8s}  {'order':10s} {'placement':13s} {'ms':>6s}")
     print(head)
@@ -248,7 +358,17 @@ def main() -> None:
         if plan.gap_reason:
             print(f"{'':28s} gap {plan.gap_bytes:,} B: {plan.gap_reason}")
     print("\norder: * = calls reordered; bound = layer-wise bound in the chosen order; "
-          "in-place = the same with in-place outputs sharing their input's bytes\n")
+          "in-place = the same with in-place outputs sharing their input's bytes")
+    for label, layers in (("chain", 100), ("mobilenet_v2", 25)):
+        program = chain(layers) if label == "chain" else mobilenet_v2(blocks=layers)
+        start = time.perf_counter()
+        plan_memory(program)
+        seconds = time.perf_counter() - start
+        print(f"{label} of {len(program.calls)} calls planned in {seconds * 1e3:.0f} ms "
+              f"(goal: under a second: {'yes' if seconds < 1 else 'NO'})")
+    print()
+    if Path(args.models).is_dir():
+        real_models(Path(args.models), args.target)
     try:
         import tflite  # noqa: F401
     except ImportError:

@@ -262,7 +262,9 @@ def _layer_context(index: int, call_index: int, call: KernelCall, program: Progr
     return {"index": index, "ident": ident, "node": c_comment(call.name),
             "op": call.op, "kernel": call.kernel, "params_type": call.params_type,
             "arrays": arrays, "fields": fields, "args": args, "io_lines": io_lines,
-            "input_table": input_table, "view": call.view}
+            "input_table": input_table if call_index not in plan.zero_copy else [],
+            "view": call.view or call_index in plan.zero_copy,
+            "zero_copy": call_index in plan.zero_copy}
 
 
 def _meta_lines(meta: dict) -> list[str]:
@@ -341,7 +343,8 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
     order = plan.execution_order(len(program.calls))
     layers = [_layer_context(step, i, program.calls[i], program, plan)
               for step, i in enumerate(order)]
-    kernels = [c.kernel for c in program.calls if not c.view]
+    kernels = [c.kernel for i, c in enumerate(program.calls)
+               if not c.view and i not in plan.zero_copy]
     inputs = [_io_context(program, plan, n, "input", i, ident) for i, (n, ident)
               in enumerate(zip(graph.inputs, io_identifiers(graph.inputs)))]
     outputs = [_io_context(program, plan, n, "output", i, ident) for i, (n, ident)

@@ -201,6 +201,8 @@ def float_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray
         return _clamp_act(y, node)
     if op == "mean":
         return x.mean(axis=(1, 2), keepdims=True)
+    if op == "reshape":  # batch 1: the samples stay folded into axis 0
+        return x.reshape((-1,) + tuple(a["shape"])[1:])
     if op == "softmax":
         z = x * a.get("beta", 1.0)
         e = np.exp(z - z.max(axis=-1, keepdims=True))

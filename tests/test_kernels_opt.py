@@ -45,6 +45,18 @@ OPT_KERNELS = set(ol.REFERENCE_OF)
 
 TINY = 1e-12  # a weight scale whose requantization multiplier flushes to 0
 
+def _view_then(flat: int, shape, layer):
+    """x (1, flat) -> reshape (a view) -> `layer` on the 4-D view: the layer may run in
+    place over the view's root."""
+    def build(b):
+        x = b.input("x0", (1, flat), 0.04, -7)
+        b.node("reshape", [x], {"shape": tuple(shape)}, out_shape=tuple(shape),
+               out_quant=(0.04, -7), name="view")
+        b.input = lambda *_: "view_out"  # `layer` reads its input "x": give it the view
+        return layer(b)
+    return build
+
+
 OPT_ONLY = [
     Case("o_conv1x1_c7_c5_odd_w", _conv((1, 3, 7, 7), 5, (1, 1)), 101),
     Case("o_conv1x1_s2_c3_c7", _conv((1, 9, 9, 3), 7, (1, 1), strides=(2, 2)), 102),
@@ -73,6 +85,15 @@ OPT_ONLY = [
                                         w_scales=np.array([TINY, 0.05, 0.1, TINY])), 119),
     Case("o_dw1x3_s1x2_c3", _dw((1, 4, 9, 3), 1, (1, 3), strides=(1, 2), pads=(0, 1, 0, 1)),
          120),
+    Case("o_view_dw_cin1_dm8", _view_then(132, (1, 12, 11, 1), _dw((1, 12, 11, 1), 8, (8, 10),
+         strides=(2, 2), pads=(3, 4, 4, 4))), 125, ("view",)),
+    Case("o_view_dw3x3_c7", _view_then(315, (1, 9, 5, 7), _dw((1, 9, 5, 7), 1, (3, 3),
+         pads=(1, 1, 1, 1))), 126, ("view",)),
+    Case("o_view_dw3x3_c7_out_of_place", _view_then(315, (1, 9, 5, 7), _dw((1, 9, 5, 7), 1,
+         (3, 3), pads=(1, 1, 1, 1))), 126, ("out_of_place",)),
+    Case("o_view_dw_cin1_dm8_out_of_place", _view_then(132, (1, 12, 11, 1), _dw(
+         (1, 12, 11, 1), 8, (8, 10), strides=(2, 2), pads=(3, 4, 4, 4))), 125,
+         ("out_of_place",)),
     Case("o_fc_200_64", _fc((1, 200), 64), 121),
     Case("o_fc_c13_c5_rows3", _fc((3, 13), 5), 122),
     Case("o_fc_c7_c9_relu_rows2", _fc((2, 7), 9, act=(0.0, None)), 123),
@@ -95,7 +116,8 @@ def _build(case: Case, optimize: str):
     graph = build_graph(case)
     ref = lower(graph)
     opt = select_kernels(ref, TARGET, optimize)
-    return ref, opt, plan_memory(opt), make_inputs(graph, case.seed)
+    inplace = "out_of_place" not in case.tags  # the twin of an in-place case
+    return ref, opt, plan_memory(opt, inplace=inplace), make_inputs(graph, case.seed)
 
 
 def _want(ref, samples: np.ndarray) -> np.ndarray:
@@ -375,6 +397,15 @@ def test_inplace_is_exercised(firmwares):
     aliased = {a["call"] for (_, _), (_, opt, plan, _, _) in firmwares.items()
                for a in plan.inplace if opt.calls[a["call"]].kernel in OPT_KERNELS}
     assert aliased
+    # the layers after a reshape write over the view's root (view-aware in place)
+    for case in (c for c in OPT_CASES if "view" in c.tags):
+        for optimize in ("speed", "size"):
+            _, opt, plan, _, _ = firmwares[(case.id, optimize)]
+            assert [(a["input"], a.get("view")) for a in plan.inplace] == \
+                [("x0", "view_out")], (case.id, optimize)
+            assert plan.arena_bytes < plan_memory(opt, inplace=False).arena_bytes
+    for case in (c for c in OPT_CASES if "out_of_place" in c.tags):
+        assert all(firmwares[(case.id, o)][2].inplace == [] for o in ("speed", "size"))
 
 
 # ---------------------------------------------------------------------------------------

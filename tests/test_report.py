@@ -232,3 +232,47 @@ def test_code_breakdown_from_the_linker_map(tmp_path):
     build.map_file = tmp_path / "missing.map"
     assert build_report(target=load_target("stm32f746"), program=program(),
                         build=build)["flash"]["code_breakdown"] is None
+
+
+def test_bounds_with_and_without_scratch():
+    """conv1 runs with x (256 B), h (512 B) and its 64 B scratch live: 768 B of
+    activations, 832 B with the scratch; all three outputs show both."""
+    rep = full_report()
+    mem = rep["memory"]
+    assert mem["lower_bound"] == 768 and mem["lower_bound_with_scratch"] == 832
+    assert mem["lower_bound_with_scratch"] == mem["lower_bound_bytes"]
+    md = format_markdown(rep)
+    assert "| arena lower bound (live activation bytes at the busiest layer) | 768 |" in md
+    assert "| arena lower bound with the kernels' scratch | 832 |" in md
+    from edgec.toolchain.report_html import render_html
+    html = render_html(rep)
+    assert "768 B" in html and "832 B" in html
+    assert "(bound 0.8 KB, 0.8 KB with scratch)" in format_summary(rep)
+
+
+def test_report_command_reprints_the_summary_and_regenerates_the_html(tmp_path, capsys):
+    from conftest import edgec
+    from edgec.toolchain.report_html import render_html
+    rep = full_report()
+    write_report(rep, tmp_path)
+    (tmp_path / "report.html").unlink()
+    assert edgec("report", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(format_summary(json.loads(json.dumps(rep))) + "\n")
+    assert "conv1" in out and "200,005" in out and "512" in out  # layer, instructions, bytes
+    assert (tmp_path / "report.html").read_text() == render_html(rep)
+    assert f"wrote {tmp_path / 'report.html'}" in out
+
+
+def test_report_command_rejects_a_broken_report_json(tmp_path, capsys):
+    from conftest import edgec
+    (tmp_path / "report.json").write_text("{not json")
+    assert edgec("report", tmp_path) != 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "is not valid JSON" in err[0] and "edgec compile" in err[0]
+    assert not (tmp_path / "report.html").exists()
+    (tmp_path / "report.json").write_text('{"model": {}}')
+    assert edgec("report", tmp_path) != 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "lacks a field" in err[0]
+    assert not (tmp_path / "report.html").exists()

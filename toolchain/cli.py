@@ -168,14 +168,29 @@ def targets_cmd():
 @cli.command("report")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 def report_cmd(out_dir):
-    """Reprint the summary of a compiled model."""
+    """Reprint the summary of a compiled model and regenerate OUT_DIR/report.html from
+    its report.json."""
     import json
 
     from .report import format_summary
+    from .report_html import render_html
     path = Path(out_dir) / "report.json"
     if not path.is_file():
         raise EdgecError(f"'{out_dir}' has no report.json; create it with 'edgec compile'")
-    click.echo(format_summary(json.loads(path.read_text())))
+    try:
+        rep = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EdgecError(f"'{path}' is not valid JSON ({e}); recreate it with "
+                         f"'edgec compile'") from None
+    try:
+        summary, html = format_summary(rep), render_html(rep)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise EdgecError(f"'{path}' lacks a field edgec needs ({type(e).__name__}: {e}); "
+                         f"recreate it with 'edgec compile'") from None
+    click.echo(summary)
+    html_path = Path(out_dir) / "report.html"
+    html_path.write_text(html, encoding="utf-8")  # rendered first: never half-written
+    click.echo(f"wrote {html_path}")
 
 
 @cli.command("nas")

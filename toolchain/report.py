@@ -122,6 +122,10 @@ def _memory(target: Target, plan: Plan | None, program: Program | None,
     mem: dict[str, Any] = {
         "arena_bytes": arena,
         "lower_bound_bytes": plan.lower_bound_bytes if plan is not None else None,
+        # the layer-wise bound of activations alone (anchors.md), and with the kernels'
+        # scratch buffers (= lower_bound_bytes), both in the chosen order
+        "lower_bound": plan.lower_bound_activations_bytes if plan is not None else None,
+        "lower_bound_with_scratch": plan.lower_bound_bytes if plan is not None else None,
         "naive_bytes": plan.naive_bytes if plan is not None else None,
         **_plan_facts(plan, program),
         "stack_bytes": run.stack_bytes if run is not None else None,
@@ -160,7 +164,7 @@ def _plan_facts(plan: Plan | None, program: Program | None) -> dict:
                 "lower_bound_any_order_bytes": None, "order_method": None,
                 "order_changed": None, "placement_method": None,
                 "greedy_arena_bytes": None, "placement_note": None, "gap_bytes": None,
-                "gap_reason": None, "inplace": [], "timeline": []}
+                "gap_reason": None, "inplace": [], "zero_copy": [], "timeline": []}
     n = len(program.calls) if program is not None else None
     order = plan.execution_order(n) if n is not None else plan.order
     return {
@@ -175,6 +179,10 @@ def _plan_facts(plan: Plan | None, program: Program | None) -> dict:
         "gap_bytes": plan.gap_bytes,
         "gap_reason": plan.gap_reason,
         "inplace": [dict(a) for a in plan.inplace],
+        # concats whose inputs were written straight into the output (no copy, no code)
+        "zero_copy": [{"call": i, "name": program.calls[i].name if program else None,
+                       "input_offsets": list(starts)}
+                      for i, starts in sorted(plan.zero_copy.items())],
         # {"name", "kind", "first", "last", "offset", "bytes", "alias_of"[, "call"]}
         "timeline": [dict(e) for e in plan.timeline],
     }
@@ -327,8 +335,10 @@ def format_markdown(report: dict) -> str:
 
     lines += ["", "## SRAM", "", "| | bytes |", "|---|---:|",
               f"| arena (planned) | {_n(mem['arena_bytes'])} |",
-              f"| arena lower bound (live bytes at the busiest layer) | "
-              f"{_n(mem['lower_bound_bytes'])} |",
+              (f"| arena lower bound (live activation bytes at the busiest layer) | "
+               f"{_n(mem.get('lower_bound'))} |"),
+              (f"| arena lower bound with the kernels' scratch | "
+               f"{_n(mem['lower_bound_bytes'])} |"),
               f"| arena without reuse | {_n(mem.get('naive_bytes'))} |",
               *(["| lower bound in the model's own layer order | "
                  + f"{_n(mem['lower_bound_original_bytes'])} |"]
@@ -417,6 +427,9 @@ def _plan_sentence(mem: dict) -> str:
     if mem.get("inplace"):
         shared = sum(a["bytes"] for a in mem["inplace"])
         text += f" {len(mem['inplace'])} layers run in place ({shared:,} B shared)."
+    if mem.get("zero_copy"):
+        text += (f" {len(mem['zero_copy'])} concatenations copy nothing: their inputs are "
+                 f"written into the output.")
     if mem.get("gap_bytes"):
         text += f" The arena is {mem['gap_bytes']:,} B above the bound: {mem['gap_reason']}."
     return text
@@ -432,7 +445,8 @@ def format_summary(report: dict, layers: bool = True) -> str:
     mem, flash, lat = report["memory"], report["flash"], report["latency"]
     rows = [("SRAM", _kb(mem["sram_total_bytes"]), _kb(mem["sram_budget_bytes"]),
              _pct(mem["sram_total_bytes"], mem["sram_budget_bytes"]),
-             f"arena {_kb(mem['arena_bytes'])} (bound {_kb(mem['lower_bound_bytes'])}), stack "
+             f"arena {_kb(mem['arena_bytes'])} (bound {_kb(mem.get('lower_bound'))}, "
+             f"{_kb(mem['lower_bound_bytes'])} with scratch), stack "
              + (f"{_kb(mem['stack_bytes'])} used of " if mem["stack_bytes"] is not None else "")
              + f"{_kb(mem['stack_reserved_bytes'])} reserved"),
             ("flash", _kb(flash["total_bytes"]), _kb(flash["budget_bytes"]),

@@ -140,7 +140,9 @@ def _tiles(report: dict) -> list[dict]:
     tiles = []
     arena, bound = mem.get("arena_bytes"), mem.get("lower_bound_bytes")
     if arena is not None:
-        sub = f"bound {human_bytes(bound)}"
+        sub = f"bound {human_bytes(bound)} with scratch"
+        if mem.get("lower_bound") not in (None, bound):
+            sub = f"bound {human_bytes(mem['lower_bound'])}, " + sub
         if mem.get("lower_bound_original_bytes") not in (None, bound):
             sub += f" (model order {human_bytes(mem['lower_bound_original_bytes'])})"
         tone = "good" if arena <= (bound or 0) else "warn" if mem.get("gap_bytes") else "plain"
@@ -427,7 +429,9 @@ def _facts(report: dict) -> list[tuple[str, str]]:
     order = {"original": "the model's own order", "exact": "searched, proven minimal peak",
              "heuristic": "searched (heuristic), not proven minimal"}
     rows = [("arena", f"{mem.get('arena_bytes') or 0:,} B"),
-            ("lower bound (this order)", f"{mem.get('lower_bound_bytes') or 0:,} B")]
+            ("lower bound, activations (this order)", f"{mem.get('lower_bound') or 0:,} B"),
+            ("lower bound with scratch (this order)",
+             f"{mem.get('lower_bound_bytes') or 0:,} B")]
     if mem.get("lower_bound_original_bytes") is not None:
         rows.append(("lower bound (model's order)", f"{mem['lower_bound_original_bytes']:,} B"))
     if mem.get("inplace"):

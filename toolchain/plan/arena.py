@@ -13,10 +13,14 @@
 3. Lower bound: the largest sum of simultaneously live bytes at any step, in the chosen
    order (`lower_bound_bytes`) and in the model's own order (`lower_bound_original_bytes`).
    No placement in that order can do better without in-place execution.
+   `lower_bound_activations_bytes` counts activation tensors only (no scratch): the
+   layer-wise bound of other tools (TFLM's planner, anchors.md).
 4. In place (KernelCall.inplace, {output index: input index}): when the call is the input's
    last toucher, the input is no graph output and the output is new at that step and no
    larger, the output takes the input's offset (the two form one block; their lifetimes
-   touch at that step). So the arena may go below the lower bound;
+   touch at that step). An input that is a view (reshape) stands for its root's bytes:
+   the output may take them when the root dies at that call. So the arena may go below
+   the lower bound;
    `lower_bound_inplace_bytes` is the bound with those bytes shared.
 5. Placement (placement.py): greedy in a few orders (TFLM's largest-first among them), then
    a MILP for small problems; the smaller arena wins (`method`). Alignment: offsets of
@@ -37,6 +41,7 @@ from ..errors import EdgecError
 from ..lower.program import Program
 from . import placement as placing
 from .schedule import alias_candidates, search_order
+from .views import buffer_roots, concat_slices, view_roots
 
 ALIGNMENT = 16  # offset alignment of buffers >= ALIGNMENT bytes
 SMALL_ALIGNMENT = 4  # offset alignment of smaller buffers
@@ -74,8 +79,16 @@ class Plan:
     # in-place aliases applied: {"call", "step", "input", "output", "bytes", "shift"}:
     # bytes shared; shift = output offset - input offset (0, or < 0 for a partial overlap)
     inplace: list[dict] = field(default_factory=list)
+    # the bound of activation tensors alone (no scratch), in `order`: the layer-wise bound
+    # as anchors.md defines it; lower_bound_bytes adds the kernels' scratch buffers
+    lower_bound_activations_bytes: int | None = None
+    # elided concats: {call index: byte offset of each input in the output}; their
+    # producers write into the output directly and the call runs no code (views.py)
+    zero_copy: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.lower_bound_activations_bytes is None:
+            self.lower_bound_activations_bytes = self.lower_bound_bytes
         if self.lower_bound_original_bytes is None:
             self.lower_bound_original_bytes = self.lower_bound_bytes
         if self.lower_bound_inplace_bytes is None:
@@ -110,23 +123,16 @@ def _align_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def view_roots(program: Program) -> dict[str, str]:
-    """{view output: the tensor whose bytes it is}, following chains of views."""
-    roots: dict[str, str] = {}
-    for call in program.calls:
-        if call.view:
-            roots[call.outputs[0]] = roots.get(call.inputs[0], call.inputs[0])
-    return roots
-
-
-def buffer_lifetimes(program: Program, order: list[int] | None = None) -> list[_Buffer]:
+def buffer_lifetimes(program: Program, order: list[int] | None = None,
+                     slices: dict[int, list[int]] | None = None) -> list[_Buffer]:
     """Every activation tensor and scratch buffer with its [first, last] step in `order`
-    (default: the program's own order). A view's uses count as uses of its root."""
+    (default: the program's own order). A view's uses, and those of an elided concat's
+    slice (`slices`), count as uses of their root."""
     graph = program.graph
     order = list(range(len(program.calls))) if order is None else order
     last_step = max(len(order) - 1, 0)
     spans: dict[str, list[int]] = {}
-    roots = view_roots(program)
+    roots = view_roots(program, slices)
 
     def touch(name: str, step: int, where: str) -> None:
         if name == "":
@@ -184,16 +190,18 @@ def lower_bound(buffers: list[_Buffer], num_calls: int) -> int:
     return max(live_bytes(buffers, num_calls))
 
 
-def _apply_inplace(program: Program, order: list[int], buffers: list[_Buffer]
-                   ) -> list[dict]:
+def _apply_inplace(program: Program, order: list[int], buffers: list[_Buffer],
+                   slices: dict[int, list[int]] | None = None) -> list[dict]:
     """Mark in-place outputs (alias_of, alias_shift) where legal in this order; returns
     the aliases applied."""
     by_name = {b.name: b for b in buffers if b.kind == "tensor"}
-    outputs, inputs = set(program.graph.outputs), set(program.graph.inputs)
+    roots = view_roots(program, slices)
+    outputs = {roots.get(o, o) for o in program.graph.outputs}
+    inputs = set(program.graph.inputs)
     sources: set[str] = set()
     applied = []
     for step, i in enumerate(order):
-        for alias in alias_candidates(program, i):
+        for alias in alias_candidates(program, i, roots):
             src, dst = alias.src, alias.dst
             s, d = by_name.get(src), by_name.get(dst)
             if s is None or d is None or src in sources or d.alias_of is not None:
@@ -205,7 +213,8 @@ def _apply_inplace(program: Program, order: list[int], buffers: list[_Buffer]
             d.alias_of, d.alias_shift = src, alias.shift
             sources.add(src)
             applied.append({"call": i, "step": step, "input": src, "output": dst,
-                            "bytes": alias.shared, "shift": alias.shift})
+                            "bytes": alias.shared, "shift": alias.shift}
+                           | ({"view": alias.via} if alias.via else {}))
     return applied
 
 
@@ -240,23 +249,27 @@ def _blocks(buffers: list[_Buffer]
 
 
 def plan_memory(program: Program, reuse: bool = True, *, reorder: bool = True,
-                inplace: bool = True, exact: bool = True) -> Plan:
+                inplace: bool = True, exact: bool = True, concat: bool = True) -> Plan:
     """Order the calls and place every activation tensor and scratch buffer in one arena.
 
     reuse=False (debug switch) gives every buffer its own bytes in the program's order:
-    the naive arena. reorder / inplace / exact switch off the order search, the in-place
-    aliases and the MILP (for comparisons and debugging).
+    the naive arena. reorder / inplace / exact / concat switch off the order search, the
+    in-place aliases, the MILP and the zero-copy concatenation (for comparisons and
+    debugging).
     """
     n = len(program.calls)
     original = list(range(n))
+    slices = concat_slices(program) if reuse and concat else {}
     order, order_method, searched_bound = original, "original", None
     if reuse and reorder and n > 1:
-        searched = search_order(program, inplace=inplace)
+        searched = search_order(program, inplace=inplace, slices=slices)
         order, order_method, searched_bound = searched.order, searched.method, searched.bound_bytes
-    buffers = buffer_lifetimes(program, order)
+    buffers = buffer_lifetimes(program, order, slices)
     bound = lower_bound(buffers, n)
-    bound_original = bound if order == original else lower_bound(buffer_lifetimes(program), n)
-    aliases = _apply_inplace(program, order, buffers) if reuse and inplace else []
+    bound_activations = lower_bound([b for b in buffers if b.kind == "tensor"], n)
+    bound_original = bound if order == original else \
+        lower_bound(buffer_lifetimes(program, None, slices), n)
+    aliases = _apply_inplace(program, order, buffers, slices) if reuse and inplace else []
 
     naive = 0
     for b in buffers:
@@ -302,7 +315,8 @@ def plan_memory(program: Program, reuse: bool = True, *, reorder: bool = True,
         names = [program.calls[i].name for i in order]
         reason = explain_gap(timeline, arena, aligned, live, names) + f" ({note})"
     offsets = {b.name: b.offset for b in buffers if b.kind == "tensor"}
-    offsets.update({view: offsets[root] for view, root in view_roots(program).items()
+    offsets.update({name: offsets[root] + start
+                    for name, (root, start) in buffer_roots(program, slices).items()
                     if root in offsets})
     return Plan(
         offsets=offsets,
@@ -322,6 +336,8 @@ def plan_memory(program: Program, reuse: bool = True, *, reorder: bool = True,
         gap_bytes=gap,
         gap_reason=reason,
         inplace=aliases,
+        lower_bound_activations_bytes=bound_activations,
+        zero_copy={i: list(starts) for i, starts in slices.items()},
     )
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from ..errors import EdgecError
 from ..lower.program import Program
+from .views import view_roots
 
 BEAM_WIDTH = 24  # states kept per level by the beam search
 MAX_STATES = 5_000  # states the exact search may expand before it gives up (~15 us each)
@@ -64,13 +65,22 @@ class _DepGraph:
     start_bytes: int  # graph inputs, alive before the first call
     first_step_bytes: int  # graph inputs no call touches: live during the first call only
     floor_bytes: int  # max over calls of its own need: no order goes below it
+    # per call: (touchers mask, bytes) of the buffers it brings to life when it is their
+    # first toucher to run (buffers that several calls write, e.g. an elided concat's)
+    births: list[list[tuple[int, int]]]
 
 
-def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
+def build_dep_graph(program: Program, inplace: bool = True,
+                    slices: dict[int, list[int]] | None = None) -> _DepGraph:
+    """The scheduling view. Dependencies follow the tensor names; bytes follow the buffers:
+    a view's uses, and a slice of an elided concat (`slices`, views.concat_slices), count
+    as uses of their root, which comes to life with whichever of its users runs first."""
     graph = program.graph
     calls = program.calls
     n = len(calls)
-    touchers: dict[str, list[int]] = {}  # tensor -> calls touching it, in call order
+    roots = view_roots(program, slices)
+    by_name: dict[str, list[int]] = {}  # tensor name -> calls touching it, in call order
+    touchers: dict[str, list[int]] = {}  # buffer (root) -> calls touching it
     writers: dict[str, set[int]] = {}
     for i, call in enumerate(calls):
         for name in (*call.inputs, *call.outputs):
@@ -81,18 +91,19 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
                 raise EdgecError(f"call '{call.name}' ({call.op}) uses unknown tensor '{name}'")
             if tensor.is_const:
                 continue  # constants live in flash
-            users = touchers.setdefault(name, [])
-            if not users or users[-1] != i:
-                users.append(i)
+            for key, table in ((name, by_name), (roots.get(name, name), touchers)):
+                users = table.setdefault(key, [])
+                if not users or users[-1] != i:
+                    users.append(i)
         for name in call.outputs:
-            if name in touchers:
+            if name in by_name:
                 writers.setdefault(name, set()).add(i)
-    for name, users in touchers.items():  # read, never written, not an input: the first
+    for name, users in by_name.items():  # read, never written, not an input: the first
         if name not in writers and name not in graph.inputs:  # reader brings it to life
             writers[name] = {users[0]}
 
     preds = [0] * n
-    for name, users in touchers.items():
+    for name, users in by_name.items():
         written = writers.get(name, set())
         # writer -> later toucher, toucher -> later writer (read-after-write, write-after-read)
         for a_pos, a in enumerate(users):
@@ -107,8 +118,11 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
             succs[low.bit_length() - 1] |= 1 << b
             mask ^= low
 
-    outputs, inputs = set(graph.outputs), set(graph.inputs)
+    outputs, inputs = {roots.get(o, o) for o in graph.outputs}, set(graph.inputs)
     new_bytes, frees = [0] * n, [[] for _ in range(n)]
+    births: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    sliced = {root for name, root in roots.items()
+              if graph.tensors[name].nbytes != graph.tensors[root].nbytes}
     start_bytes = first_step_bytes = 0
     masks: dict[str, int] = {}
     for name, users in touchers.items():
@@ -117,7 +131,10 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
             mask |= 1 << i
         masks[name] = mask
         nbytes = graph.tensors[name].nbytes
-        if name not in inputs:
+        if name in sliced:  # written by several producers in any order
+            for i in users:
+                births[i].append((mask, nbytes))
+        elif name not in inputs:
             new_bytes[users[0]] += nbytes
         if name not in outputs:
             for i in users:
@@ -129,13 +146,13 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
                 start_bytes += nbytes
             else:
                 first_step_bytes += nbytes
-    for name in outputs:  # an output no call touches (an input passed through) lives on
+    for name in sorted(outputs):  # an output no call touches (an input passed through)
         if name not in touchers and name not in inputs and name in graph.tensors:
             start_bytes += graph.tensors[name].nbytes
 
     inplace: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for i in range(n if inplace else 0):
-        for alias in alias_candidates(program, i):
+        for alias in alias_candidates(program, i, roots):
             if alias.src in outputs or touchers[alias.dst][0] != i or alias.dst in inputs:
                 continue  # the source must die, the output must be new here
             inplace[i].append((masks[alias.src], alias.shared))
@@ -143,12 +160,12 @@ def build_dep_graph(program: Program, inplace: bool = True) -> _DepGraph:
     scratch = [max(c.scratch_bytes, 0) for c in calls]
     floor = 0
     for i, call in enumerate(calls):
-        own = {t for t in (*call.inputs, *call.outputs) if t in touchers}
+        own = {roots.get(t, t) for t in (*call.inputs, *call.outputs)} & touchers.keys()
         need = sum(graph.tensors[t].nbytes for t in own) + scratch[i]
         need -= sum(b for _, b in inplace[i])
         floor = max(floor, need)
     return _DepGraph(n, preds, succs, new_bytes, scratch, frees, inplace, start_bytes,
-                     first_step_bytes, floor)
+                     first_step_bytes, floor, births)
 
 
 ALIAS_ALIGNMENT = 16  # the offset between an in-place output and its input: a multiple
@@ -158,38 +175,49 @@ ALIAS_ALIGNMENT = 16  # the offset between an in-place output and its input: a m
 class Alias:
     """A declared in-place pair: `dst` (an output) placed at `src`'s offset + `shift`."""
 
-    src: str  # the input
+    src: str  # the input's buffer: the input, or the root of the view the call reads
     dst: str  # the output
     shared: int  # bytes the two share (the output's last ones, the input's first ones)
     shift: int  # dst offset - src offset: 0 (same start) or negative (below, partial overlap)
+    via: str = ""  # the view of `src` the call reads, when it reads one
 
 
-def alias_candidates(program: Program, index: int) -> list[Alias]:
+def alias_candidates(program: Program, index: int,
+                     roots: dict[str, str] | None = None) -> list[Alias]:
     """Call `index`'s declared in-place pairs that are legal in any order: both activation
     tensors, distinct, each input and each output in one pair at most; a full overlap
     needs the output no larger than the input, a partial one (inplace_overlap) shares
-    whole multiples of ALIAS_ALIGNMENT bytes. Whether the input dies at this call depends
-    on the order and is checked by the caller."""
+    whole multiples of ALIAS_ALIGNMENT bytes. An input that is a view (reshape) stands
+    for its root's bytes (`roots`, from view_roots): the output may overwrite the root,
+    unless the call also reads the root under another name. Whether the root dies at
+    this call depends on the order and is checked by the caller."""
     call = program.calls[index]
     tensors = program.graph.tensors
+    roots = view_roots(program) if roots is None else roots
     pairs: list[Alias] = []
     for out_idx, in_idx in sorted(call.inplace.items()):
         if not (0 <= out_idx < len(call.outputs) and 0 <= in_idx < len(call.inputs)):
             raise EdgecError(f"call '{call.name}' ({call.op}) declares inplace {{{out_idx}: "
                              f"{in_idx}}} but has {len(call.outputs)} outputs and "
                              f"{len(call.inputs)} inputs")
-        src, dst = call.inputs[in_idx], call.outputs[out_idx]
-        if src == "" or src == dst or src in call.outputs:
+        name, dst = call.inputs[in_idx], call.outputs[out_idx]
+        src = roots.get(name, name)
+        if name == "" or src == dst or src in call.outputs or name in call.outputs:
             continue
         if tensors[src].is_const or tensors[dst].is_const:
             continue
+        if any(t != name and roots.get(t, t) == src for t in call.inputs):
+            continue  # the root is also read under another name: not safe to overwrite
+        if dst in roots or tensors[src].nbytes != tensors[name].nbytes:
+            continue  # a slice of an elided concat: not a buffer of its own
+        via = name if name != src else ""
         if any(src == a.src or dst == a.dst for a in pairs):
             continue
         src_bytes, dst_bytes = tensors[src].nbytes, tensors[dst].nbytes
         overlap = call.inplace_overlap.get(out_idx)
         if overlap is None or (overlap >= dst_bytes and dst_bytes <= src_bytes):
             if dst_bytes <= src_bytes and dst_bytes > 0:
-                pairs.append(Alias(src, dst, dst_bytes, 0))
+                pairs.append(Alias(src, dst, dst_bytes, 0, via))
             continue
         if overlap < 0:
             raise EdgecError(f"call '{call.name}' ({call.op}) declares a negative "
@@ -198,7 +226,7 @@ def alias_candidates(program: Program, index: int) -> list[Alias]:
         below = -(-(dst_bytes - min(overlap, src_bytes)) // ALIAS_ALIGNMENT) * ALIAS_ALIGNMENT
         shared = dst_bytes - below
         if shared > 0:
-            pairs.append(Alias(src, dst, shared, -below))
+            pairs.append(Alias(src, dst, shared, -below, via))
     return pairs
 
 
@@ -207,7 +235,11 @@ def alias_candidates(program: Program, index: int) -> list[Alias]:
 def _step(g: _DepGraph, done: int, alive: int, c: int) -> tuple[int, int]:
     """(live bytes while call c runs after the calls in `done`, live bytes after it)."""
     after = done | (1 << c)
-    cost = alive + g.new_bytes[c] + g.scratch[c]
+    born = g.new_bytes[c]
+    for mask, nbytes in g.births[c]:
+        if mask & done == 0:  # the first of its touchers to run
+            born += nbytes
+    cost = alive + born + g.scratch[c]
     if done == 0:
         cost += g.first_step_bytes
     for src_mask, shared in g.inplace[c]:
@@ -217,7 +249,7 @@ def _step(g: _DepGraph, done: int, alive: int, c: int) -> tuple[int, int]:
     for mask, nbytes in g.frees[c]:
         if mask & ~after == 0:  # c was its last toucher
             freed += nbytes
-    return cost, alive + g.new_bytes[c] - freed
+    return cost, alive + born - freed
 
 
 def _ready(g: _DepGraph, done: int) -> int:
@@ -415,11 +447,12 @@ def _closest_order(g: _DepGraph, seg: _Segment, limit: int, max_states: int
 
 
 def search_order(program: Program, *, inplace: bool = True, max_states: int = MAX_STATES,
-                 beam_width: int = BEAM_WIDTH) -> ScheduleResult:
+                 beam_width: int = BEAM_WIDTH,
+                 slices: dict[int, list[int]] | None = None) -> ScheduleResult:
     """The order with the smallest peak of live bytes (see module doc).
 
     inplace=False: ignore KernelCall.inplace (plan the layer-wise bound alone)."""
-    g = build_dep_graph(program, inplace)
+    g = build_dep_graph(program, inplace, slices)
     original = list(range(g.n))
     original_peak = order_peak(g, original)
     segments = _segments(g)
