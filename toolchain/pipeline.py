@@ -23,6 +23,7 @@ from .lower import lower
 from .lower.select import select_kernels
 from .options import CompileOptions
 from .passes import run_passes
+from .plan import patch as patching
 from .plan import plan_memory
 from .quantize import calibrate, quantize, write_qdq_onnx
 from ..codegen import emit_sources
@@ -36,6 +37,7 @@ class CompileResult:
 
 def compile_model(opts: CompileOptions) -> CompileResult:
     target = targets.load_target(opts.target)  # fail on a bad target before any heavy work
+    patching.parse_option(opts.patch)          # and on a bad --patch
     with staging_dir(opts.out_dir) as tmp:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
         check_sizes(source.graph, target)                          # hopeless sizes: fail now
@@ -48,9 +50,14 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         verify(qgraph)                                             # IR and quantization sane
-        program = lower(qgraph)                                    # op -> kernel call + constants
-        program = select_kernels(program, target, opts.optimize)   # best exact kernel per layer
+        lowered = lower(qgraph)                                    # op -> kernel call + constants
+        program = select_kernels(lowered, target, opts.optimize)   # best exact kernel per layer
         plan = plan_memory(program)                                # lifetimes -> arena offsets
+        patched = patching.choose(                                 # stripes when SRAM is short
+            lowered, plan, target.arena_budget_bytes, opts.patch,
+            lambda p: select_kernels(p, target, opts.optimize))
+        if patched is not None:
+            program, plan = patched.program, patched.plan
         check_budgets(program, plan, target)                       # fail early, with the figures
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
         golden_io.save_program(program, tmp / golden_io.FILE_NAME)  # for `edgec test`
@@ -71,6 +78,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         rep = report.build_report(
             program=program, plan=plan, target=target, build=build, run=run,
             check=verdict, calibration=calib_info, fidelity=fidelity,
+            patch=patched.report() if patched is not None else None,
             model=str(opts.model), warnings=opts.warnings + source.warnings,
             stopped=("--no-build" if not opts.build else "--no-run" if not opts.run else None))
         report.write_report(rep, tmp)
@@ -95,7 +103,7 @@ def check_sizes(graph, target) -> None:
 
 
 def check_budgets(program, plan, target) -> None:
-    weights = sum(c.const_bytes for c in program.calls)
+    weights = patching.unique_const_bytes(program)  # stripes of a layer share its tables
     if plan.arena_bytes > target.arena_budget_bytes:
         biggest = sorted(plan.timeline, key=lambda t: -t["bytes"])[:3]
         names = ", ".join(f"{t['name']} ({t['bytes']} B)" for t in biggest)
