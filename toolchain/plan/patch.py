@@ -37,7 +37,7 @@ SPATIAL = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8", "edgec_max_pool2d_s8"
 ROWWISE_SIZE = {"edgec_lut_s8", "edgec_hard_swish_s8", "edgec_leaky_relu_s8",
                 "edgec_requantize_s8"}  # elementwise, one input, a "size" field
 ROWWISE_FLAT = {"edgec_add_s8", "edgec_mul_s8"}  # elementwise, two same-shape inputs
-MAX_STRIPES = 16
+MAX_STRIPES = 8  # more stripes: more halo recomputation for ever smaller savings
 OPTION_RE = re.compile(r"^(\d+)@(.+)$")
 
 
@@ -325,18 +325,25 @@ def choose(program: Program, plain: Plan, budget: int, option: str,
             raise EdgecError(f"--patch {option}: layer '{layer}' has {rows} output rows, "
                              f"fewer than {forced_stripes} stripes")
         return build(k, forced_stripes, True)
-    best: PatchChoice | None = None
-    smallest: PatchChoice | None = None
+    # Extra MACs need no plan: try the options from the cheapest up, the first that fits
+    # wins (planned with the greedy placement while searching, exactly at the end).
+    options = []
     for k in candidates:
         rows = int(program.graph.tensors[program.calls[k].outputs[0]].shape[1])
         for n in range(2, min(MAX_STRIPES, rows) + 1):
-            c = build(k, n, False)  # greedy placement while searching; exact at the end
-            if smallest is None or c.plan.arena_bytes < smallest.plan.arena_bytes:
-                smallest = c
-            if c.plan.arena_bytes <= budget and (
-                    best is None or (c.macs_extra, c.plan.arena_bytes)
-                    < (best.macs_extra, best.plan.arena_bytes)):
-                best = c
+            extra = sum(c.macs for c in stripe_program(program, k, n).calls) - macs
+            options.append((extra, k, n))
+    best: PatchChoice | None = None
+    smallest: PatchChoice | None = None
+    for extra, k, n in sorted(options):
+        if best is not None and extra > best.macs_extra:
+            break  # the options as cheap as the first fit are all tried: the smallest wins
+        c = build(k, n, False)
+        if c.plan.arena_bytes <= budget and (best is None
+                                            or c.plan.arena_bytes < best.plan.arena_bytes):
+            best = c
+        if smallest is None or c.plan.arena_bytes < smallest.plan.arena_bytes:
+            smallest = c
     if best is None:
         smallest_text = (f"{smallest.plan.arena_bytes} B with {smallest.stripes} stripes up "
                          f"to '{smallest.split}'" if smallest else "no layer can be striped")
