@@ -58,6 +58,11 @@ def small(tmp_path_factory) -> Path:
     return _model(tmp_path_factory.mktemp("patch"), 10, 3)
 
 
+@pytest.fixture(scope="module")
+def small_program(small):
+    return _lowered(small)
+
+
 def _lowered(path: Path):
     """The pipeline up to lowering (toolchain/pipeline.py), reference kernels."""
     opts = CompileOptions(model=path, target="stm32f746", out_dir=path.parent / "unused")
@@ -67,8 +72,8 @@ def _lowered(path: Path):
     return lower(quantize(graph, calibrate(source.onnx, graph, samples)))
 
 
-def test_striped_golden_equals_whole_tensor_golden(small):
-    program = _lowered(small)
+def test_striped_golden_equals_whole_tensor_golden(small_program):
+    program = small_program
     candidates = patch.split_candidates(program)
     ops = [program.calls[k].op for k in candidates]
     assert "add" in ops and len(candidates) >= 5  # prefixes through residual blocks
@@ -79,13 +84,12 @@ def test_striped_golden_equals_whole_tensor_golden(small):
     out = program.graph.outputs[0]
     for k in candidates:
         split = program.calls[k].outputs[0]
-        for n in (2, 3, 5):
+        for n in (2, 5):
             striped = patch.stripe_program(program, k, n)
             got = run_program(striped, {name_in: x})
             assert np.array_equal(got[split], whole[split]), (k, n)
             assert np.array_equal(got[out], whole[out]), (k, n)
-            plan = patch.plan_program(striped)
-            assert not find_overlaps(plan)
+        assert not find_overlaps(patch.plan_program(striped, exact=False))
     # halo rows are recomputed: more MACs, each stripe's rows only
     k = candidates[-1]
     striped = patch.stripe_program(program, k, 4)
@@ -94,15 +98,16 @@ def test_striped_golden_equals_whole_tensor_golden(small):
         patch.stripe_program(program, len(program.calls) - 1, 2)
 
 
-def test_forced_patch_runs_exact_on_qemu_with_a_smaller_arena(small, tmp_path, capsys):
-    program = _lowered(small)
+def test_forced_patch_runs_exact_on_qemu_with_a_smaller_arena(small, small_program, tmp_path,
+                                                             capsys):
+    program = small_program
     split = next(program.calls[k].name for k in reversed(patch.split_candidates(program))
                  if program.calls[k].op == "add")
-    assert edgec("compile", small, "-o", tmp_path / "plain", "--patch", "off") == 0
+    assert edgec("compile", small, "-o", tmp_path / "plain", "--patch", "off", "--no-run") == 0
     assert edgec("compile", small, "-o", tmp_path / "striped", "--patch", f"3@{split}") == 0
     plain = json.loads((tmp_path / "plain" / "report.json").read_text())
     rep = json.loads((tmp_path / "striped" / "report.json").read_text())
-    assert plain["patch"] is None
+    assert plain["patch"] is None and plain["check"] is None
     p = rep["patch"]
     assert p["split_layer"] == split and p["stripes"] == 3
     assert p["arena_plain_bytes"] == plain["memory"]["arena_bytes"]
