@@ -29,7 +29,7 @@ from .build import BuildResult
 from .emulator import RunResult
 from .lower.program import Program
 from .plan.arena import Plan
-from .plan.patch import unique_const_bytes
+from .plan.patch import const_bytes_per_call, unique_const_bytes
 from .target import Target
 
 LATENCY_NOTE = ("estimate: emulator instruction count / core clock, assuming 1 instruction "
@@ -287,6 +287,7 @@ def _layers(program: Program | None, plan: Plan | None, run: RunResult | None,
     order = plan.execution_order(len(program.calls)) if plan is not None else \
         list(range(len(program.calls)))
     inplace = {a["call"] for a in plan.inplace} if plan is not None else set()
+    weights = const_bytes_per_call(program, order)  # stripes of a layer share tables
     layers = []
     for step, i in enumerate(order):  # execution order: the order of the profile too
         call = program.calls[i]
@@ -294,7 +295,7 @@ def _layers(program: Program | None, plan: Plan | None, run: RunResult | None,
             "index": step, "call": i, "name": call.name, "op": call.op, "kernel": call.kernel,
             "macs": call.macs,
             "output_bytes": sum(program.graph.tensors[t].nbytes for t in call.outputs),
-            "weights_bytes": call.const_bytes, "scratch_bytes": call.scratch_bytes,
+            "weights_bytes": weights[i], "scratch_bytes": call.scratch_bytes,
             "in_place": i in inplace,
         }
         if per_layer is not None:

@@ -31,8 +31,10 @@
 #endif
 #define CALIB_ITERATIONS 1000000u
 
-static edgec_input_t input_buf[EDGEC_INPUT_SIZE];
-static edgec_output_t output_buf[EDGEC_OUTPUT_SIZE];
+/* The model's own input and output bytes in its arena (edgec_model.h): no copies, so the
+ * firmware's SRAM is the arena plus a few words, as on the board. */
+#define IN_BYTES ((uint32_t)(EDGEC_INPUT_SIZE * sizeof(edgec_input_t)))
+#define OUT_BYTES ((uint32_t)(EDGEC_OUTPUT_SIZE * sizeof(edgec_output_t)))
 
 #ifdef EDGEC_PROFILE
 static uint64_t layer_ticks[EDGEC_NUM_LAYERS + 1];
@@ -97,9 +99,11 @@ static int fail(const char *what, uint32_t index, int status, int code)
 int main(void)
 {
     edgec_puts("EDGEC hello ");
-    edgec_putu((uint32_t)sizeof input_buf);
+    edgec_input_t *const input_buf = edgec_model_input_buffer();
+    edgec_output_t *const output_buf = edgec_model_output_buffer();
+    edgec_putu(IN_BYTES);
     edgec_puts(" ");
-    edgec_putu((uint32_t)sizeof output_buf);
+    edgec_putu(OUT_BYTES);
     edgec_puts(" ");
     edgec_putu(EDGEC_NUM_LAYERS);
     edgec_puts(" ");
@@ -114,17 +118,17 @@ int main(void)
         return fail("open-input", 0u, in, EDGEC_EXIT_IO_ERROR);
     }
     long in_bytes = edgec_sh_flen(in);
-    if (in_bytes < 0 || (unsigned long)in_bytes % sizeof input_buf != 0u) {
+    if (in_bytes < 0 || (unsigned long)in_bytes % IN_BYTES != 0u) {
         return fail("input-size", 0u, (int)in_bytes, EDGEC_EXIT_IO_ERROR);
     }
-    uint32_t count = (uint32_t)((unsigned long)in_bytes / sizeof input_buf);
+    uint32_t count = (uint32_t)((unsigned long)in_bytes / IN_BYTES);
     int out = edgec_sh_open(OUTPUT_FILE, SH_MODE_WB);
     if (out < 0) {
         return fail("open-output", 0u, out, EDGEC_EXIT_IO_ERROR);
     }
 
     for (uint32_t i = 0; i < count; i++) {
-        if (edgec_sh_read(in, input_buf, sizeof input_buf) != sizeof input_buf) {
+        if (edgec_sh_read(in, input_buf, IN_BYTES) != IN_BYTES) {
             return fail("read", i, 0, EDGEC_EXIT_IO_ERROR);
         }
 #ifdef EDGEC_PROFILE
@@ -140,7 +144,7 @@ int main(void)
         if (status != 0) {
             return fail("model", i, status, EDGEC_EXIT_MODEL_ERROR);
         }
-        if (edgec_sh_write(out, output_buf, sizeof output_buf) != sizeof output_buf) {
+        if (edgec_sh_write(out, output_buf, OUT_BYTES) != OUT_BYTES) {
             return fail("write", i, 0, EDGEC_EXIT_IO_ERROR);
         }
         edgec_puts("EDGEC run ");

@@ -37,7 +37,7 @@ SPATIAL = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8", "edgec_max_pool2d_s8"
 ROWWISE_SIZE = {"edgec_lut_s8", "edgec_hard_swish_s8", "edgec_leaky_relu_s8",
                 "edgec_requantize_s8"}  # elementwise, one input, a "size" field
 ROWWISE_FLAT = {"edgec_add_s8", "edgec_mul_s8"}  # elementwise, two same-shape inputs
-MAX_STRIPES = 8  # more stripes: more halo recomputation for ever smaller savings
+MAX_STRIPES = 16  # more stripes: more halo recomputation for ever smaller savings
 OPTION_RE = re.compile(r"^(\d+)@(.+)$")
 
 
@@ -79,20 +79,28 @@ def stripe_source(call_name: str) -> str:
     return base if sep and rest.isdigit() else call_name
 
 
-def unique_const_bytes(program: Program) -> int:
-    """Flash of the constant tables, an equal table shared by the stripes of one layer
-    counted once (codegen emits it once)."""
+def const_bytes_per_call(program: Program, order: list[int] | None = None) -> list[int]:
+    """Flash each call's constant tables add, in execution `order` (default: program
+    order): an equal table of an earlier stripe of the same layer is shared (codegen
+    emits it once), so it counts at its first stripe only. Indexed by call."""
+    order = list(range(len(program.calls))) if order is None else order
     seen: set = set()
-    total = 0
-    for call in program.calls:
+    out = [0] * len(program.calls)
+    for i in order:
+        call = program.calls[i]
         for fname, v in call.fields.items():
             if isinstance(v, ConstArray):
                 data = v.data.reshape(-1)
                 key = (stripe_source(call.name), fname, v.ctype, data.dtype.str, data.tobytes())
                 if stripe_source(call.name) == call.name or key not in seen:
-                    total += v.nbytes
+                    out[i] += v.nbytes
                     seen.add(key)
-    return total
+    return out
+
+
+def unique_const_bytes(program: Program) -> int:
+    """Flash of the constant tables, stripes of a layer sharing theirs."""
+    return sum(const_bytes_per_call(program))
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,8 +336,12 @@ def choose(program: Program, plain: Plan, budget: int, option: str,
     # Extra MACs need no plan: try the options from the cheapest up, the first that fits
     # wins (planned with the greedy placement while searching, exactly at the end).
     options = []
+    tensors = program.graph.tensors
     for k in candidates:
-        rows = int(program.graph.tensors[program.calls[k].outputs[0]].shape[1])
+        rows = int(tensors[program.calls[k].outputs[0]].shape[1])
+        if tensors[program.graph.inputs[0]].nbytes + tensors[program.calls[k].outputs[0]].nbytes \
+                > budget:
+            continue  # in stripe order both are whole and live as the last stripe starts
         for n in range(2, min(MAX_STRIPES, rows) + 1):
             extra = sum(c.macs for c in stripe_program(program, k, n).calls) - macs
             options.append((extra, k, n))
@@ -346,7 +358,9 @@ def choose(program: Program, plain: Plan, budget: int, option: str,
             smallest = c
     if best is None:
         smallest_text = (f"{smallest.plan.arena_bytes} B with {smallest.stripes} stripes up "
-                         f"to '{smallest.split}'" if smallest else "no layer can be striped")
+                         f"to '{smallest.split}'" if smallest else
+                         "no layer can end a striped prefix" if not candidates else
+                         "the input and each striped prefix's output alone exceed it")
         raise BudgetError(f"arena needs {plain.arena_bytes} B but only {budget} B are "
                           f"available, and patch-based execution does not fit either "
                           f"(smallest: {smallest_text}); use a board with more SRAM or "
