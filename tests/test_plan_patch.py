@@ -18,7 +18,7 @@ from torch import nn
 from conftest import edgec
 from models import InvertedResidual, _conv_bn, _init, export_onnx
 from edgec.toolchain import calibdata, golden_io, source as sources
-from edgec.toolchain.errors import EdgecError
+from edgec.toolchain.errors import BudgetError, EdgecError
 from edgec.toolchain.golden import run_program
 from edgec.toolchain.lower import lower
 from edgec.toolchain.options import CompileOptions
@@ -96,6 +96,20 @@ def test_striped_golden_equals_whole_tensor_golden(small_program):
     assert sum(c.macs for c in striped.calls) > sum(c.macs for c in program.calls)
     with pytest.raises(EdgecError, match="cannot end a striped prefix"):
         patch.stripe_program(program, len(program.calls) - 1, 2)
+
+
+def test_budget_error_names_both_figures(small_program):
+    program = small_program
+    plain = plan_memory(program)
+    budget = program.graph.tensors[program.graph.inputs[0]].nbytes + 64  # hopeless
+    with pytest.raises(BudgetError) as err:
+        patch.choose(program, plain, budget, "auto", lambda p: p)
+    assert f"arena needs {plain.arena_bytes} B" in str(err.value)
+    assert f"only {budget} B" in str(err.value)
+    assert patch.choose(program, plain, plain.arena_bytes, "auto", lambda p: p) is None
+    assert patch.choose(program, plain, 1, "off", lambda p: p) is None
+    with pytest.raises(EdgecError, match="N@layer"):
+        patch.parse_option("1@conv")
 
 
 def test_forced_patch_runs_exact_on_qemu_with_a_smaller_arena(small, small_program, tmp_path,
