@@ -40,7 +40,8 @@ def compile_model(opts: CompileOptions) -> CompileResult:
     patching.parse_option(opts.patch)          # and on a bad --patch
     with staging_dir(opts.out_dir) as tmp:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
-        check_sizes(source.graph, target)                          # hopeless sizes: fail now
+        check_sizes(source.graph, target,                          # hopeless sizes: fail now
+                    1 if opts.patch == "off" else patching.MAX_STRIPES)
         if source.quantized:                                       # int8 .tflite: keep its numbers
             qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
             samples, calib_info = calibdata.load_optional(opts, source)
@@ -87,16 +88,17 @@ def compile_model(opts: CompileOptions) -> CompileResult:
     return CompileResult(opts.out_dir, rep)
 
 
-def check_sizes(graph, target) -> None:
+def check_sizes(graph, target, stripes: int = 1) -> None:
     """Before calibrating: every tensor, at one byte a value once int8, must fit in the
-    board's SRAM (activations) or flash (constants); a corrupt file can declare any size."""
+    board's SRAM (activations; a 1/`stripes` stripe of one, when the first layers may run
+    stripe by stripe) or flash (constants); a corrupt file can declare any size."""
     verify(graph)
     for name, t in graph.tensors.items():
         values = int(np.prod(t.shape, dtype=object))
         if t.is_const and values > target.flash_bytes:
             raise BudgetError(f"weights '{name}' of shape {list(t.shape)} need {values} B as "
                               f"int8 but {target.name} has {target.flash_bytes} B of flash")
-        if not t.is_const and values > target.sram_bytes:
+        if not t.is_const and values > target.sram_bytes * stripes:
             raise BudgetError(f"tensor '{name}' of shape {list(t.shape)} needs {values} B of "
                               f"arena as int8 but {target.name} has {target.sram_bytes} B of "
                               f"SRAM")

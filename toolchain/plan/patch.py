@@ -339,6 +339,8 @@ def choose(program: Program, plain: Plan, budget: int, option: str,
     tensors = program.graph.tensors
     for k in candidates:
         rows = int(tensors[program.calls[k].outputs[0]].shape[1])
+        if k == 0:
+            continue  # one layer: its input and output stay whole, nothing to save
         if tensors[program.graph.inputs[0]].nbytes + tensors[program.calls[k].outputs[0]].nbytes \
                 > budget:
             continue  # in stripe order both are whole and live as the last stripe starts
