@@ -103,9 +103,9 @@ def test_budget_error_names_both_figures(small_program):
     plain = plan_memory(program)
     budget = program.graph.tensors[program.graph.inputs[0]].nbytes + 64  # hopeless
     with pytest.raises(BudgetError) as err:
-        patch.choose(program, plain, budget, "auto", lambda p: p)
+        patch.choose(program, plain, budget, "auto", lambda p: p, "myboard")
     assert f"arena needs {plain.arena_bytes} B" in str(err.value)
-    assert f"only {budget} B" in str(err.value)
+    assert f"myboard has {budget} B" in str(err.value)
     assert patch.choose(program, plain, plain.arena_bytes, "auto", lambda p: p) is None
     assert patch.choose(program, plain, 1, "off", lambda p: p) is None
     with pytest.raises(EdgecError, match="N@layer"):

@@ -56,7 +56,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         plan = plan_memory(program)                                # lifetimes -> arena offsets
         patched = patching.choose(                                 # stripes when SRAM is short
             lowered, plan, target.arena_budget_bytes, opts.patch,
-            lambda p: select_kernels(p, target, opts.optimize))
+            lambda p: select_kernels(p, target, opts.optimize), target.name)
         if patched is not None:
             program, plan = patched.program, patched.plan
         check_budgets(program, plan, target)                       # fail early, with the figures

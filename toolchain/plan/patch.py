@@ -309,15 +309,19 @@ def _layer_index(program: Program, layer: str, candidates: list[int]) -> int:
 
 
 def choose(program: Program, plain: Plan, budget: int, option: str,
-           select: Callable[[Program], Program]) -> PatchChoice | None:
+           select: Callable[[Program], Program], board: str = "the target"
+           ) -> PatchChoice | None:
     """The striping with the fewest extra MACs whose arena fits `budget` (or the forced
     one). `program` is the lowered program (before kernel selection, so each stripe gets
     the kernel variant that suits its shape), `plain` the plan of select(program).
-    None: striping is off, or not needed (auto and the plain arena fits)."""
+    None: striping is off, not needed (auto and the plain arena fits) or impossible (no
+    prefix can be striped: the caller's budget check reports the plain arena)."""
     mode, forced_stripes, layer = parse_option(option)
     if mode == "off" or (mode == "auto" and plain.arena_bytes <= budget):
         return None
     candidates = split_candidates(program)
+    if mode == "auto" and not [k for k in candidates if k > 0]:
+        return None
     macs = sum(c.macs for c in program.calls)
 
     def build(k: int, n: int, exact: bool) -> PatchChoice:
@@ -359,12 +363,10 @@ def choose(program: Program, plain: Plan, budget: int, option: str,
         if smallest is None or c.plan.arena_bytes < smallest.plan.arena_bytes:
             smallest = c
     if best is None:
-        smallest_text = (f"{smallest.plan.arena_bytes} B with {smallest.stripes} stripes up "
-                         f"to '{smallest.split}'" if smallest else
-                         "no layer can end a striped prefix" if not candidates else
+        smallest_text = (f"at best {smallest.plan.arena_bytes} B, with {smallest.stripes} "
+                         f"stripes up to '{smallest.split}'" if smallest else
                          "the input and each striped prefix's output alone exceed it")
-        raise BudgetError(f"arena needs {plain.arena_bytes} B but only {budget} B are "
-                          f"available, and patch-based execution does not fit either "
-                          f"(smallest: {smallest_text}); use a board with more SRAM or "
-                          f"a smaller model")
+        raise BudgetError(f"arena needs {plain.arena_bytes} B but {board} has {budget} B for "
+                          f"it, and run stripe by stripe it does not fit either "
+                          f"({smallest_text}); use a board with more SRAM or a smaller model")
     return build(best.split_index, best.stripes, True)
