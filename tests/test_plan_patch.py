@@ -134,6 +134,11 @@ def test_forced_patch_runs_exact_on_qemu_with_a_smaller_arena(small, small_progr
     # the saved golden program keeps its slices: `edgec test` replays the striped schedule
     saved = golden_io.load_program(tmp_path / "striped" / golden_io.FILE_NAME)
     assert saved.slices
+    name_in, name_out = program.graph.inputs[0], program.graph.outputs[0]
+    x = np.random.default_rng(2).integers(-128, 128, program.graph.tensors[name_in].shape,
+                                          dtype=np.int64).astype(np.int8)
+    assert np.array_equal(run_program(saved, {name_in: x})[name_out],
+                          run_program(program, {name_in: x})[name_out])
     capsys.readouterr()
     assert edgec("compile", small, "-o", tmp_path / "bad", "--patch", "3@nope") == 2
     err = capsys.readouterr().err.strip().splitlines()
