@@ -21,18 +21,18 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from models import InvertedResidual, _conv_bn, _init, export_onnx  # noqa: E402
-
-from edgec.toolchain import calibdata, source as sources  # noqa: E402
-from edgec.toolchain.errors import BudgetError  # noqa: E402
-from edgec.toolchain.lower import lower  # noqa: E402
-from edgec.toolchain.lower.select import select_kernels  # noqa: E402
-from edgec.toolchain.options import CompileOptions  # noqa: E402
-from edgec.toolchain.passes import run_passes  # noqa: E402
-from edgec.toolchain.pipeline import compile_model  # noqa: E402
-from edgec.toolchain.plan import patch, plan_memory  # noqa: E402
-from edgec.toolchain.quantize import calibrate, quantize  # noqa: E402
-from edgec.toolchain.target import load_target  # noqa: E402
+from edgec.toolchain import calibdata
+from edgec.toolchain import source as sources
+from edgec.toolchain.errors import BudgetError
+from edgec.toolchain.lower import lower
+from edgec.toolchain.lower.select import select_kernels
+from edgec.toolchain.options import CompileOptions
+from edgec.toolchain.passes import run_passes
+from edgec.toolchain.pipeline import compile_model
+from edgec.toolchain.plan import patch, plan_memory
+from edgec.toolchain.quantize import calibrate, quantize
+from edgec.toolchain.target import load_target
+from models import InvertedResidual, _conv_bn, _init, export_onnx
 
 
 class McuNetV2Like(nn.Module):
@@ -100,7 +100,7 @@ def main() -> None:
             budget = target.arena_budget_bytes
             try:
                 choice = patch.choose(program, plain, budget, "auto",
-                                      lambda p: select_kernels(p, target))
+                                      lambda p, t=target: select_kernels(p, t))
             except BudgetError:
                 choice = None
                 row = ("does not fit", "-", "-", "-")

@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from conftest import edgec
-from models import InvertedResidual, _conv_bn, _init, export_onnx
-from edgec.toolchain import calibdata, golden_io, source as sources
+from edgec.toolchain import calibdata, golden_io
+from edgec.toolchain import source as sources
 from edgec.toolchain.errors import BudgetError, EdgecError
 from edgec.toolchain.golden import run_program
 from edgec.toolchain.lower import lower
@@ -26,6 +24,8 @@ from edgec.toolchain.passes import run_passes
 from edgec.toolchain.plan import find_overlaps, patch, plan_memory
 from edgec.toolchain.quantize import calibrate, quantize
 from edgec.toolchain.target import load_target
+from models import InvertedResidual, _conv_bn, _init, export_onnx
+from torch import nn
 
 
 class McuNet(nn.Module):

@@ -1,6 +1,6 @@
 """Patch-based inference (MCUNetV2): run the high-resolution first layers stripe by stripe.
 
-    choose(program, target, option, select) -> PatchChoice | None
+    choose(program, plain, budget, option, select, board) -> PatchChoice | None
     stripe_program(program, split, stripes) -> Program      # the striped calls
     plan_program(program) -> Plan                            # plan_memory, slice aware
 
@@ -9,10 +9,11 @@ horizontal stripe of the split layer's output (full width: in NHWC int8 a row ra
 contiguous run of bytes, so the unchanged kernels run on it). For each stripe the input
 rows every earlier layer needs are computed backwards (conv / pooling: the receptive field
 with its halo, clipped at the borders; elementwise: the same rows); each prefix layer then
-runs on its row range with `padding.h` = the top padding that is still inside the range,
-and the bottom padding implied by the shorter input (the kernels skip rows >= input.h, which
-is exactly the image border or rows no output needs). So a stripe computes the same bytes as
-the whole-tensor call; only the halo rows are computed twice (the extra MACs).
+runs on its row range as an ordinary call: its input starts at the first row it needs (or
+at row 0, `padding.h` then being the image's top padding still in reach) and ends at the
+last row it needs (or at the image's bottom border, whose padding the kernels imply from
+input.h as always). So a stripe computes the same bytes as the whole-tensor call; only the
+halo rows are computed twice (the extra MACs).
 
 Tensors of one stripe get their own names ("<tensor>@s<k>"), so the ordinary planner
 reuses their bytes from stripe to stripe and only the split layer's full output (written
@@ -23,9 +24,10 @@ writing a stripe into the split output is a row *slice* (Program.slices: name ->
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import BudgetError, EdgecError
 from ..ir import Tensor
@@ -181,7 +183,7 @@ def _input_rows(call: KernelCall, lo: int, hi: int, height: int) -> tuple[int, i
 
 def stripe_bounds(rows: int, stripes: int) -> list[tuple[int, int]]:
     edges = [round(i * rows / stripes) for i in range(stripes + 1)]
-    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _stripe_call(call: KernelCall, s: int, out_rows: tuple[int, int],
