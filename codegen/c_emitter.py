@@ -23,6 +23,7 @@ from edgec import runtime_c
 from ..toolchain.errors import EdgecError
 from ..toolchain.lower.program import ConstArray, FieldValue, KernelCall, Program
 from ..toolchain.plan.arena import Plan
+from ..toolchain.plan.patch import stripe_source, unique_const_bytes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RUNTIME_DIR = Path(runtime_c.__file__).resolve().parent
@@ -219,8 +220,10 @@ def _field_value(value: FieldValue, array_ident: str) -> str:
 
 
 def _layer_context(index: int, call_index: int, call: KernelCall, program: Program,
-                   plan: Plan) -> dict[str, Any]:
-    """Layer `index` of the emitted sequence: program.calls[call_index], in plan order."""
+                   plan: Plan, shared: dict | None = None) -> dict[str, Any]:
+    """Layer `index` of the emitted sequence: program.calls[call_index], in plan order.
+    `shared`: tables already emitted for other stripes of the same layer (plan/patch.py),
+    {(layer, field, ctype, bytes): identifier}; a stripe reuses an equal table."""
     graph = program.graph
     ident = f"edgec_l{index:03d}_{c_identifier(call.name)}"
     arrays, fields = [], []
@@ -228,9 +231,16 @@ def _layer_context(index: int, call_index: int, call: KernelCall, program: Progr
         array_ident = f"{ident}_{fname}"
         if isinstance(value, ConstArray):
             data = np.asarray(value.data).reshape(-1)
-            arrays.append({"ident": array_ident, "ctype": value.ctype,
-                           "size": max(int(data.size), 1),
-                           "lines": array_lines(data, VALUES_PER_LINE.get(value.ctype, 8))})
+            key = (stripe_source(call.name), fname, value.ctype, data.dtype.str,
+                   data.tobytes())
+            if shared is not None and key in shared:
+                array_ident = shared[key]
+            else:
+                if shared is not None and key[0] != call.name:
+                    shared[key] = array_ident
+                arrays.append({"ident": array_ident, "ctype": value.ctype,
+                               "size": max(int(data.size), 1),
+                               "lines": array_lines(data, VALUES_PER_LINE.get(value.ctype, 8))})
         fields.append((fname, _field_value(value, array_ident)))
 
     def tensor_arg(name: str) -> str:
@@ -341,7 +351,8 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
 
     # Calls in the planner's order: its offsets are only valid for that order.
     order = plan.execution_order(len(program.calls))
-    layers = [_layer_context(step, i, program.calls[i], program, plan)
+    shared: dict = {}
+    layers = [_layer_context(step, i, program.calls[i], program, plan, shared)
               for step, i in enumerate(order)]
     kernels = [c.kernel for i, c in enumerate(program.calls)
                if not c.view and i not in plan.zero_copy]
@@ -363,7 +374,7 @@ def emit_sources(program: Program, plan: Plan, out_dir: Path, meta: dict) -> lis
         "arena_size": int(plan.arena_bytes),
         "num_layers": len(program.calls),
         "total_macs": sum(c.macs for c in program.calls),
-        "const_bytes": sum(c.const_bytes for c in program.calls),
+        "const_bytes": unique_const_bytes(program),
         "layers": layers,
         "extra_headers": sorted({KERNEL_HEADERS[k] for k in kernels if k in KERNEL_HEADERS}),
     }

@@ -54,8 +54,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
               show_default=True,
               help="speed: fastest kernel variants (int16 weights where flash allows), -O2; "
                    "size: compact variants (int8 weights), -Os.")
+@click.option("--patch", default="auto", show_default=True,
+              help="Patch-based execution of the first layers, stripe by stripe, when the "
+                   "arena does not fit: auto (only then), off, or N@layer (N stripes up to "
+                   "that layer, always).")
 def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no_build, no_run,
-                profile, seed, optimize):
+                profile, seed, optimize, patch):
     """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx, .tflite) for a target board."""
     from .options import CompileOptions
     from .pipeline import compile_model
@@ -63,7 +67,7 @@ def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no
     opts = CompileOptions(model=model, target=target, out_dir=out_dir, calib=calib,
                           input_shape=_shape(input_shape), trust_pickle=trust_pickle, io=io,
                           build=not no_build, run=not (no_build or no_run), profile=profile,
-                          seed=seed, optimize=optimize)
+                          seed=seed, optimize=optimize, patch=patch)
     result = compile_model(opts)
     for w in result.report.get("warnings", []):
         click.echo(f"edgec: warning: {w}", err=True)

@@ -407,7 +407,22 @@ def run_program(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np
             raise EdgecError(f"input '{name}' has {arr.size} values, shape {shape} needs "
                              f"{int(np.prod(shape, dtype=np.int64))}")
         values[name] = arr.reshape(shape)
+    slices = program.slices
     for call in program.calls:
-        out = run_call(call, *(values[t] for t in call.inputs))
-        values[call.outputs[0]] = out.reshape(tuple(graph.tensors[call.outputs[0]].shape))
+        ins = []
+        for t in call.inputs:  # a row slice reads its parent's rows
+            if t in slices:
+                parent, row = slices[t]
+                ins.append(values[parent][:, row:row + graph.tensors[t].shape[1]])
+            else:
+                ins.append(values[t])
+        out = run_call(call, *ins)
+        name = call.outputs[0]
+        values[name] = out.reshape(tuple(graph.tensors[name].shape))
+        if name in slices:  # a row slice writes into its parent's rows
+            parent, row = slices[name]
+            if parent not in values:
+                values[parent] = np.zeros(tuple(graph.tensors[parent].shape),
+                                          np.dtype(graph.tensors[parent].dtype))
+            values[parent][:, row:row + values[name].shape[1]] = values[name]
     return values

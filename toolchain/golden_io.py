@@ -57,7 +57,8 @@ def save_program(program: Program, path: str | Path) -> Path:
     graph = program.graph
     names: list[str] = []
     for name in [*graph.inputs, *graph.outputs,
-                 *(t for c in program.calls for t in [*c.inputs, *c.outputs])]:
+                 *(t for c in program.calls for t in [*c.inputs, *c.outputs]),
+                 *(p for p, _ in program.slices.values())]:
         if name and name not in names:
             names.append(name)
     doc = {
@@ -70,6 +71,7 @@ def save_program(program: Program, path: str | Path) -> Path:
                    "outputs": list(c.outputs), "view": bool(c.view),
                    "fields": {k: enc(v) for k, v in c.fields.items()}}
                   for c in program.calls],
+        "slices": {k: [p, int(r)] for k, (p, r) in program.slices.items()},
     }
     text = json.dumps(doc, separators=(",", ":")).encode("utf-8")  # fields in C order
     entries = [(_DOC, np.frombuffer(text, np.uint8)), *arrays]
@@ -156,4 +158,8 @@ def _decode(doc: Any, arrays: dict[str, np.ndarray]) -> Program:
             raise ValueError(f"graph input/output '{name}' has no tensor")
     graph = Graph(tensors=tensors, nodes=[], inputs=[str(n) for n in doc["inputs"]],
                   outputs=[str(n) for n in doc["outputs"]])
-    return Program(graph=graph, calls=calls)
+    slices = {str(k): (str(p), int(r)) for k, (p, r) in doc.get("slices", {}).items()}
+    for name, (parent, _) in slices.items():
+        if name not in tensors or parent not in tensors:
+            raise ValueError(f"slice '{name}' of '{parent}' names an unknown tensor")
+    return Program(graph=graph, calls=calls, slices=slices)

@@ -23,6 +23,7 @@ from .lower import lower
 from .lower.select import select_kernels
 from .options import CompileOptions
 from .passes import run_passes
+from .plan import patch as patching
 from .plan import plan_memory
 from .quantize import calibrate, quantize, write_qdq_onnx
 from ..codegen import emit_sources
@@ -36,9 +37,11 @@ class CompileResult:
 
 def compile_model(opts: CompileOptions) -> CompileResult:
     target = targets.load_target(opts.target)  # fail on a bad target before any heavy work
+    patching.parse_option(opts.patch)          # and on a bad --patch
     with staging_dir(opts.out_dir) as tmp:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
-        check_sizes(source.graph, target)                          # hopeless sizes: fail now
+        check_sizes(source.graph, target,                          # hopeless sizes: fail now
+                    1 if opts.patch == "off" else patching.MAX_STRIPES)
         if source.quantized:                                       # int8 .tflite: keep its numbers
             qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
             samples, calib_info = calibdata.load_optional(opts, source)
@@ -48,9 +51,14 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         verify(qgraph)                                             # IR and quantization sane
-        program = lower(qgraph)                                    # op -> kernel call + constants
-        program = select_kernels(program, target, opts.optimize)   # best exact kernel per layer
+        lowered = lower(qgraph)                                    # op -> kernel call + constants
+        program = select_kernels(lowered, target, opts.optimize)   # best exact kernel per layer
         plan = plan_memory(program)                                # lifetimes -> arena offsets
+        patched = patching.choose(                                 # stripes when SRAM is short
+            lowered, plan, target.arena_budget_bytes, opts.patch,
+            lambda p: select_kernels(p, target, opts.optimize), target.name)
+        if patched is not None:
+            program, plan = patched.program, patched.plan
         check_budgets(program, plan, target)                       # fail early, with the figures
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
         golden_io.save_program(program, tmp / golden_io.FILE_NAME)  # for `edgec test`
@@ -77,6 +85,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         rep = report.build_report(
             program=program, plan=plan, target=target, build=build, run=run,
             check=verdict, calibration=calib_info, fidelity=fidelity,
+            patch=patched.report() if patched is not None else None,
             model=str(opts.model), warnings=opts.warnings + source.warnings,
             stopped=("--no-build" if not opts.build else "--no-run" if not opts.run else None))
         report.write_report(rep, tmp)
@@ -85,23 +94,24 @@ def compile_model(opts: CompileOptions) -> CompileResult:
     return CompileResult(opts.out_dir, rep)
 
 
-def check_sizes(graph, target) -> None:
+def check_sizes(graph, target, stripes: int = 1) -> None:
     """Before calibrating: every tensor, at one byte a value once int8, must fit in the
-    board's SRAM (activations) or flash (constants); a corrupt file can declare any size."""
+    board's SRAM (activations; a 1/`stripes` stripe of one, when the first layers may run
+    stripe by stripe) or flash (constants); a corrupt file can declare any size."""
     verify(graph)
     for name, t in graph.tensors.items():
         values = int(np.prod(t.shape, dtype=object))
         if t.is_const and values > target.flash_bytes:
             raise BudgetError(f"weights '{name}' of shape {list(t.shape)} need {values} B as "
                               f"int8 but {target.name} has {target.flash_bytes} B of flash")
-        if not t.is_const and values > target.sram_bytes:
+        if not t.is_const and values > target.sram_bytes * stripes:
             raise BudgetError(f"tensor '{name}' of shape {list(t.shape)} needs {values} B of "
                               f"arena as int8 but {target.name} has {target.sram_bytes} B of "
                               f"SRAM")
 
 
 def check_budgets(program, plan, target) -> None:
-    weights = sum(c.const_bytes for c in program.calls)
+    weights = patching.unique_const_bytes(program)  # stripes of a layer share its tables
     if plan.arena_bytes > target.arena_budget_bytes:
         biggest = sorted(plan.timeline, key=lambda t: -t["bytes"])[:3]
         names = ", ".join(f"{t['name']} ({t['bytes']} B)" for t in biggest)

@@ -29,6 +29,7 @@ from .build import BuildResult
 from .emulator import RunResult
 from .lower.program import Program
 from .plan.arena import Plan
+from .plan.patch import const_bytes_per_call, unique_const_bytes
 from .target import Target
 
 LATENCY_NOTE = ("estimate: emulator instruction count / core clock, assuming 1 instruction "
@@ -42,11 +43,13 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
                  build: BuildResult | None = None, run: RunResult | None = None,
                  check: dict | None = None, calibration: dict | None = None,
                  fidelity: dict | None = None, model: str | dict | None = None,
-                 warnings: Sequence[str] = (), stopped: str | None = None) -> dict:
+                 warnings: Sequence[str] = (), stopped: str | None = None,
+                 patch: dict | None = None) -> dict:
     """Collect what the stages produced into one JSON-ready dict (see module doc).
 
     model: the model file name, or a dict of facts about it (name, source, sha256 ...).
     stopped: why the pipeline stopped early ("--no-build", "--no-run"), for the md.
+    patch: PatchChoice.report() when the first layers run stripe by stripe (plan/patch.py).
     """
     warns = list(warnings)
     skipped = _skipped(build, run, stopped)
@@ -59,6 +62,7 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
         },
         "calibration": calibration,
         "memory": _memory(target, plan, program, build, run, warns),
+        "patch": patch,
         "flash": _flash(target, program, build, warns),
         "latency": _latency(target, run),
         "layers": _layers(program, plan, run, warns),
@@ -196,7 +200,7 @@ def _flash(target: Target, program: Program | None, build: BuildResult | None,
         "total_bytes": build.flash_total_bytes if build else None,
         "budget_bytes": target.flash_bytes,
         # constant tables of the lowered model, known before any build
-        "model_constants_bytes": (sum(c.const_bytes for c in program.calls)
+        "model_constants_bytes": (unique_const_bytes(program)  # stripes share tables
                                   if program is not None else None),
         # code_bytes split by the linker map: generated model code and its parameter
         # structs, the kernels, the runtime (harness, startup, libc, libgcc, padding)
@@ -291,6 +295,7 @@ def _layers(program: Program | None, plan: Plan | None, run: RunResult | None,
     order = plan.execution_order(len(program.calls)) if plan is not None else \
         list(range(len(program.calls)))
     inplace = {a["call"] for a in plan.inplace} if plan is not None else set()
+    weights = const_bytes_per_call(program, order)  # stripes of a layer share tables
     layers = []
     for step, i in enumerate(order):  # execution order: the order of the profile too
         call = program.calls[i]
@@ -298,7 +303,7 @@ def _layers(program: Program | None, plan: Plan | None, run: RunResult | None,
             "index": step, "call": i, "name": call.name, "op": call.op, "kernel": call.kernel,
             "macs": call.macs,
             "output_bytes": sum(program.graph.tensors[t].nbytes for t in call.outputs),
-            "weights_bytes": call.const_bytes, "scratch_bytes": call.scratch_bytes,
+            "weights_bytes": weights[i], "scratch_bytes": call.scratch_bytes,
             "in_place": i in inplace,
         }
         if per_layer is not None:
@@ -354,6 +359,14 @@ def format_markdown(report: dict) -> str:
         lines += ["", f"Total not known: {skipped.get('build', 'no firmware')}."]
     if mem.get("placement_method"):
         lines += ["", _plan_sentence(mem)]
+    patch = report.get("patch")
+    if patch:
+        lines += ["", f"Patch-based execution: the first {patch['layers_striped']} layers (up "
+                      f"to '{patch['split_layer']}') run in {patch['stripes']} row stripes; "
+                      f"arena {_n(patch['arena_plain_bytes'])} B without stripes, "
+                      f"{_n(patch['arena_patched_bytes'])} B with; "
+                      f"{patch['macs_extra']:,} extra MACs "
+                      f"({patch['macs_extra_percent']:.2f} %) recompute the halo rows."]
     lines += ["", "## Flash", "", "| | bytes |", "|---|---:|",
               f"| weights (.rodata.edgec_weights) | {_n(flash['weights_bytes'])} |",
               f"| code and other constants | {_n(flash['code_bytes'])} |",

@@ -15,7 +15,6 @@
  * Exit code: enum edgec_exit (0 = all inferences ran and returned 0).
  */
 #include <stdint.h>
-#include <string.h>
 
 #include "edgec_harness.h"
 #include "edgec_model.h"
@@ -33,36 +32,33 @@
 #endif
 #define CALIB_ITERATIONS 1000000u
 
-/* One input and one output (or a header from before EDGEC_NUM_INPUTS): the model's own
- * edgec_model_run. */
-#if !defined(EDGEC_NUM_INPUTS) || (EDGEC_NUM_INPUTS == 1 && EDGEC_NUM_OUTPUTS == 1)
-static edgec_input_t input_buf[EDGEC_INPUT_SIZE];
-static edgec_output_t output_buf[EDGEC_OUTPUT_SIZE];
+/* Every input and output is read and written straight in its slot of the model's arena
+ * (edgec_model.h): no copies, so the firmware's SRAM is the arena plus a few words, as on
+ * the board. */
+#if defined(EDGEC_NUM_INPUTS)
+#define NUM_IN ((uint32_t)EDGEC_NUM_INPUTS)
+#define NUM_OUT ((uint32_t)EDGEC_NUM_OUTPUTS)
+#define IN_BYTES ((uint32_t)EDGEC_INPUTS_BYTES)
+#define OUT_BYTES ((uint32_t)EDGEC_OUTPUTS_BYTES)
 
+static void *in_slot(uint32_t i) { return edgec_model_input_slot(i); }
+static uint32_t in_size(uint32_t i) { return edgec_model_input_bytes(i); }
+static const void *out_slot(uint32_t i) { return edgec_model_output_slot(i); }
+static uint32_t out_size(uint32_t i) { return edgec_model_output_bytes(i); }
+static int run_model(void) { return edgec_model_invoke(); }
+#else /* a header with one input and one output and no slot API (tests/fake_model) */
+#define NUM_IN 1u
+#define NUM_OUT 1u
+#define IN_BYTES ((uint32_t)(EDGEC_INPUT_SIZE * sizeof(edgec_input_t)))
+#define OUT_BYTES ((uint32_t)(EDGEC_OUTPUT_SIZE * sizeof(edgec_output_t)))
+
+static void *in_slot(uint32_t i) { (void)i; return edgec_model_input_buffer(); }
+static uint32_t in_size(uint32_t i) { (void)i; return IN_BYTES; }
+static const void *out_slot(uint32_t i) { (void)i; return edgec_model_output_buffer(); }
+static uint32_t out_size(uint32_t i) { (void)i; return OUT_BYTES; }
 static int run_model(void)
 {
-    return edgec_model_run(input_buf, output_buf);
-}
-#else
-/* Several inputs / outputs: one sample's inputs (outputs) back to back, copied to (from)
- * the model's slots as edgec_model_run does. */
-static int8_t input_buf[EDGEC_INPUTS_BYTES];
-static int8_t output_buf[EDGEC_OUTPUTS_BYTES];
-
-static int run_model(void)
-{
-    uint32_t at = 0u;
-    for (uint32_t i = 0u; i < (uint32_t)EDGEC_NUM_INPUTS; i++) {
-        memcpy(edgec_model_input_slot(i), input_buf + at, edgec_model_input_bytes(i));
-        at += edgec_model_input_bytes(i);
-    }
-    int status = edgec_model_invoke();
-    at = 0u;
-    for (uint32_t i = 0u; i < (uint32_t)EDGEC_NUM_OUTPUTS; i++) {
-        memcpy(output_buf + at, edgec_model_output_slot(i), edgec_model_output_bytes(i));
-        at += edgec_model_output_bytes(i);
-    }
-    return status;
+    return edgec_model_run(edgec_model_input_buffer(), edgec_model_output_buffer());
 }
 #endif
 
@@ -129,9 +125,9 @@ static int fail(const char *what, uint32_t index, int status, int code)
 int main(void)
 {
     edgec_puts("EDGEC hello ");
-    edgec_putu((uint32_t)sizeof input_buf);
+    edgec_putu(IN_BYTES);
     edgec_puts(" ");
-    edgec_putu((uint32_t)sizeof output_buf);
+    edgec_putu(OUT_BYTES);
     edgec_puts(" ");
     edgec_putu(EDGEC_NUM_LAYERS);
     edgec_puts(" ");
@@ -146,18 +142,20 @@ int main(void)
         return fail("open-input", 0u, in, EDGEC_EXIT_IO_ERROR);
     }
     long in_bytes = edgec_sh_flen(in);
-    if (in_bytes < 0 || (unsigned long)in_bytes % sizeof input_buf != 0u) {
+    if (in_bytes < 0 || (unsigned long)in_bytes % IN_BYTES != 0u) {
         return fail("input-size", 0u, (int)in_bytes, EDGEC_EXIT_IO_ERROR);
     }
-    uint32_t count = (uint32_t)((unsigned long)in_bytes / sizeof input_buf);
+    uint32_t count = (uint32_t)((unsigned long)in_bytes / IN_BYTES);
     int out = edgec_sh_open(OUTPUT_FILE, SH_MODE_WB);
     if (out < 0) {
         return fail("open-output", 0u, out, EDGEC_EXIT_IO_ERROR);
     }
 
     for (uint32_t i = 0; i < count; i++) {
-        if (edgec_sh_read(in, input_buf, sizeof input_buf) != sizeof input_buf) {
-            return fail("read", i, 0, EDGEC_EXIT_IO_ERROR);
+        for (uint32_t k = 0; k < NUM_IN; k++) {
+            if (edgec_sh_read(in, in_slot(k), in_size(k)) != in_size(k)) {
+                return fail("read", i, 0, EDGEC_EXIT_IO_ERROR);
+            }
         }
 #ifdef EDGEC_PROFILE
         for (uint32_t l = 0; l <= (uint32_t)EDGEC_NUM_LAYERS; l++) {
@@ -172,8 +170,10 @@ int main(void)
         if (status != 0) {
             return fail("model", i, status, EDGEC_EXIT_MODEL_ERROR);
         }
-        if (edgec_sh_write(out, output_buf, sizeof output_buf) != sizeof output_buf) {
-            return fail("write", i, 0, EDGEC_EXIT_IO_ERROR);
+        for (uint32_t k = 0; k < NUM_OUT; k++) {
+            if (edgec_sh_write(out, out_slot(k), out_size(k)) != out_size(k)) {
+                return fail("write", i, 0, EDGEC_EXIT_IO_ERROR);
+            }
         }
         edgec_puts("EDGEC run ");
         edgec_putu(i);

@@ -9,6 +9,18 @@ static const int8_t weights[EDGEC_NUM_LAYERS][EDGEC_INPUT_SIZE]
 };
 
 static int8_t arena[EDGEC_ARENA_SIZE];
+static int8_t io_input[EDGEC_INPUT_SIZE];
+static int8_t io_output[EDGEC_OUTPUT_SIZE];
+
+edgec_input_t *edgec_model_input_buffer(void)
+{
+    return io_input;
+}
+
+edgec_output_t *edgec_model_output_buffer(void)
+{
+    return io_output;
+}
 static volatile float fpu_probe = 1.0f; /* a float op per layer: faults if the FPU is off */
 
 static void busy(void)

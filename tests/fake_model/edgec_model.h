@@ -24,5 +24,8 @@ typedef int8_t edgec_output_t;
 #endif
 
 int edgec_model_run(const int8_t *input, int8_t *output);
+/* the model's own input and output bytes (the harness reads and writes them in place) */
+edgec_input_t *edgec_model_input_buffer(void);
+edgec_output_t *edgec_model_output_buffer(void);
 
 #endif /* EDGEC_MODEL_H */

@@ -87,3 +87,8 @@ class Program:
 
     graph: Graph
     calls: list[KernelCall] = field(default_factory=list)
+    # Row slices (patch-based execution, toolchain/plan/patch.py): tensor -> (parent, first
+    # row). The tensor is rows [row, row + H) of its 4-D N=1 parent (same W and C): its
+    # bytes are the parent's from that row on. Kernels read or write it through a pointer
+    # offset; the planner places the parent only.
+    slices: dict[str, tuple[str, int]] = field(default_factory=dict)

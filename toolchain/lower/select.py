@@ -48,7 +48,8 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
     if optimize not in OPTIMIZE_CHOICES:
         raise ValueError(f"optimize must be one of {OPTIMIZE_CHOICES}, got {optimize!r}")
     if not getattr(target, "dsp", False):
-        return Program(graph=program.graph, calls=list(program.calls))
+        return Program(graph=program.graph, calls=list(program.calls),
+                       slices=dict(program.slices))
     wide_ok = optimize == "speed"
     calls = [select_call(c, wide=wide_ok) for c in program.calls]
     if wide_ok:
@@ -60,7 +61,7 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
                 break
             if calls[i].kernel.endswith("_fast_s8"):
                 calls[i] = select_call(program.calls[i], wide=False)
-    return Program(graph=program.graph, calls=calls)
+    return Program(graph=program.graph, calls=calls, slices=dict(program.slices))
 
 
 def select_call(call: KernelCall, wide: bool) -> KernelCall:
