@@ -11,7 +11,6 @@ command as a user runs it (a fresh process: Python start-up and imports included
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,16 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import models_dir
 
 EDGEC = [sys.executable, "-m", "edgec.toolchain.cli"]
-
-
-def models_dir(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get("EDGEC_SHARED_MODELS"),
-                 Path(__file__).resolve().parents[2] / "shared" / "models"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    raise SystemExit("shared/models not found: pass --models DIR or set EDGEC_SHARED_MODELS")
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from shared_data import models_dir
 
 KINDS = ("tflite", "onnx", "pt2", "ir")
 DEFAULT_WEIGHTS = {"tflite": 4, "onnx": 3, "pt2": 1, "ir": 4}
@@ -58,15 +59,6 @@ TFLITE_SEEDS = ("hello_world_int8", "hello_world_float", "micro_speech_quantized
                 "kws_dscnn_float32")
 IR_SEEDS = ("hello_world_int8", "micro_speech_quantized", "kws_dscnn_int8", "onnx:0",
             "onnx:1")
-
-
-def models_dir() -> Path:
-    for cand in (os.environ.get("EDGEC_SHARED_MODELS"),
-                 Path(__file__).resolve().parents[2] / "shared" / "models",
-                 Path("/work/shared/models")):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    raise SystemExit("shared/models not found: set EDGEC_SHARED_MODELS")
 
 
 # ---- seeds ---------------------------------------------------------------------------------

@@ -8,31 +8,16 @@ reference kernels exactly.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
 from edgec.toolchain.errors import EdgecError
 from edgec.toolchain.options import CompileOptions
 from edgec.toolchain.pipeline import compile_model
-
-# TFLM's arena ("total" from shared/anchors.md: tflite-micro Python interpreter, x86-64)
-TFLM_ARENA = {"hello_world_int8": 1504, "hello_world_float": 1536,
-              "micro_speech_quantized": 7584, "kws_dscnn_int8": 24272,
-              "ad_fc_autoencoder_int8": 3984, "mnist_lstm_int8": 4208}
-
+from shared_data import anchors, models_dir
 
 def _num(v) -> str:
     return "-" if v is None else f"{v:,}"
-
-
-def models_dir(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get("EDGEC_SHARED_MODELS"),
-                 Path(__file__).resolve().parents[2] / "shared" / "models",
-                 Path(__file__).resolve().parents[1] / "shared" / "models"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    raise SystemExit("shared/models not found: pass --models DIR or set EDGEC_SHARED_MODELS")
 
 
 def main() -> None:
@@ -42,13 +27,15 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path in sorted(models_dir(args.models).glob("*.tflite")):
+        models = models_dir(args.models)
+        tflm = {k: v.get("TFLM total") for k, v in anchors(models).items()}
+        for path in sorted(models.glob("*.tflite")):
             name = path.stem
             opts = CompileOptions(model=path, target=args.target, out_dir=Path(tmp) / name)
             try:
                 rep = compile_model(opts).report
             except EdgecError as e:
-                rows.append((name, "-", "-", "-", _num(TFLM_ARENA.get(name)), "-", "-",
+                rows.append((name, "-", "-", "-", _num(tflm.get(name)), "-", "-",
                              f"rejected: {str(e)[:60]}"))
                 continue
             m, chk = rep["memory"], rep["check"]
@@ -56,7 +43,7 @@ def main() -> None:
             ref = "golden+LiteRT" if "litert" in chk else "golden (PTQ model)"
             rows.append((name, f"{m['arena_bytes']:,}", f"{m['lower_bound']:,}",
                          f"{m['lower_bound_with_scratch']:,}",
-                         _num(TFLM_ARENA.get(name)), f"{rep['flash']['total_bytes']:,}",
+                         _num(tflm.get(name)), f"{rep['flash']['total_bytes']:,}",
                          f"{rep['latency']['instructions']:,}", f"{exact} vs {ref}"))
     head = ("model", "arena B", "bound B", "bound incl. scratch B", "TFLM arena B", "flash B",
             "instructions", "exact match")
