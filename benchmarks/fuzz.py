@@ -50,7 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from shared_data import models_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by the tests
+from shared_data import models_dir  # noqa: E402
 
 KINDS = ("tflite", "onnx", "pt2", "ir")
 DEFAULT_WEIGHTS = {"tflite": 4, "onnx": 3, "pt2": 1, "ir": 4}

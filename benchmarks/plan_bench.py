@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,9 @@ import numpy as np
 from edgec.toolchain.ir import Graph, Tensor
 from edgec.toolchain.lower.program import KernelCall, Program
 from edgec.toolchain.plan import find_overlaps, plan_memory
-from shared_data import anchors, models_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by the tests
+from shared_data import anchors, models_dir  # noqa: E402
 
 
 class Builder:

@@ -22,7 +22,6 @@ MODELS = shared_models_dir()
 
 
 def _load_fuzz():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # its shared_data helper
     spec = importlib.util.spec_from_file_location("edgec_fuzz", ROOT / "benchmarks" / "fuzz.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up

@@ -306,9 +306,7 @@ def test_without_scipy_the_local_search_stands(monkeypatch):
 def test_synthetic_networks_plan_at_the_bound():
     import importlib.util
     from pathlib import Path
-    import sys
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "plan_bench.py"
-    sys.path.insert(0, str(path.parent))  # its shared_data helper
     spec = importlib.util.spec_from_file_location("plan_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
