@@ -361,7 +361,7 @@ KERNELS: dict[str, KernelFn] = {
 
 
 # Transformer ops (toolchain/golden_transformer.py)
-KERNELS.update(_golden_transformer.kernels(add_s8, mul_s8))
+KERNELS.update(_golden_transformer.kernels(add_s8, mul_s8, softmax_s8))
 
 
 def _via_reference(reference: str, to_reference) -> KernelFn:
