@@ -157,13 +157,38 @@ def _with_constant(kernel):
     return lambda f, a: kernel(f, a, _arr(f["constant"]).astype(np.int8))
 
 
-def kernels(add_s8, mul_s8, softmax_s8) -> dict:
-    """The entries for golden.KERNELS (add_s8 / mul_s8 / softmax_s8: golden.py's)."""
+def kernels(add_s8, mul_s8) -> dict:
+    """The entries for golden.KERNELS (add_s8 / mul_s8: golden.py's two-activation ones)."""
     return {
         "edgec_batch_matmul_s8": batch_matmul_s8,
         "edgec_layer_norm_s8": layer_norm_s8,
         "edgec_constant_s8": constant_s8,
         "edgec_add_const_s8": _with_constant(add_s8),
         "edgec_mul_const_s8": _with_constant(mul_s8),
-        "edgec_attention_s8": lambda f, q, k, v: attention_s8(f, q, k, v, softmax_s8),
+    }
+
+
+def mlp_s8(f: Fields, x: np.ndarray, fully_connected_s8, lut_s8) -> np.ndarray:
+    """mlp_s8.c: the unfused fully_connected -> [table] -> fully_connected (rows are
+    independent, so all blocks at once give the same bytes)."""
+    def fc(prefix, rows, cin, cout):
+        return {"rows": rows, "in_depth": cin, "out_depth": cout,
+                **{k: f[f"{prefix}{k}"] for k in ("input_offset", "output_offset", "act_min",
+                                                  "act_max", "weights", "bias",
+                                                  "output_multiplier", "output_shift")}}
+    rows, hidden = int(f["rows"]), int(f["hidden"])
+    h = fully_connected_s8(fc("fc1_", rows, int(f["in_depth"]), hidden), x)
+    if f["table"] is not None:
+        h = lut_s8({"size": h.size, "table": f["table"]}, h)
+    return fully_connected_s8(fc("fc2_", rows, hidden, int(f["out_depth"])), h)
+
+
+def fused_kernels(base: dict) -> dict:
+    """The fused calls' entries for golden.KERNELS, computed with `base`'s (golden.KERNELS)
+    unfused kernels."""
+    return {
+        "edgec_attention_s8": lambda f, q, k, v: attention_s8(
+            f, q, k, v, base["edgec_softmax_s8"]),
+        "edgec_mlp_s8": lambda f, x: mlp_s8(f, x, base["edgec_fully_connected_s8"],
+                                            base["edgec_lut_s8"]),
     }

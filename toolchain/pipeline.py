@@ -21,6 +21,7 @@ from .errors import BudgetError
 from .ir import verify
 from .lower import lower
 from .lower.attention import fuse_attention
+from .lower.mlp import fuse_mlp
 from .lower.select import select_kernels
 from .options import CompileOptions
 from .passes import run_passes
@@ -50,7 +51,8 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         verify(qgraph)                                             # IR and quantization sane
         program = lower(qgraph)                                    # op -> kernel call + constants
-        program = fuse_attention(program)                          # attention row by row
+        program = fuse_mlp(fuse_attention(program))                # attention row by row,
+                                                                   # MLP token block by block
         program = select_kernels(program, target, opts.optimize)   # best exact kernel per layer
         plan = plan_memory(program)                                # lifetimes -> arena offsets
         check_budgets(program, plan, target)                       # fail early, with the figures

@@ -720,6 +720,42 @@ edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q
                                 const int8_t *k, const int8_t *v, int8_t *out,
                                 int8_t *scratch);
 
+/** Parameters of edgec_mlp_s8: two edgec_fully_connected_params' fields (fc1_, fc2_) and
+ * an optional edgec_lut_s8 table between them (e.g. GELU). */
+typedef struct {
+    int32_t rows;                /**< tokens */
+    int32_t in_depth;            /**< C: the input's and the first layer's depth */
+    int32_t hidden;              /**< H: the first layer's outputs */
+    int32_t out_depth;           /**< the second layer's outputs */
+    int32_t block;               /**< tokens per block: scratch holds block x H int8 */
+    int32_t fc1_input_offset;
+    int32_t fc1_output_offset;
+    int32_t fc1_act_min;
+    int32_t fc1_act_max;
+    const int8_t *fc1_weights;   /**< [H, C] */
+    const int32_t *fc1_bias;     /**< [H] or NULL */
+    const int32_t *fc1_output_multiplier;
+    const int32_t *fc1_output_shift;
+    const int8_t *table;         /**< [256] applied to the hidden values, or NULL */
+    int32_t fc2_input_offset;
+    int32_t fc2_output_offset;
+    int32_t fc2_act_min;
+    int32_t fc2_act_max;
+    const int8_t *fc2_weights;   /**< [out_depth, H] */
+    const int32_t *fc2_bias;
+    const int32_t *fc2_output_multiplier;
+    const int32_t *fc2_output_shift;
+} edgec_mlp_params;
+
+/**
+ * fc2(table(fc1(x))) over [rows, C] `block` tokens at a time, the hidden block in
+ * `scratch`: bit-exact with edgec_fully_connected_s8, edgec_lut_s8, edgec_fully_connected_s8
+ * run one after the other. In place (out == in) is allowed when out_depth <= in_depth:
+ * a block's inputs are read before its outputs are written.
+ */
+edgec_status edgec_mlp_s8(const edgec_mlp_params *p, const int8_t *in, int8_t *out,
+                          int8_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,8 @@
-"""Memory-frugal attention (toolchain/lower/attention.py, runtime_c/kernels/ref/attention_s8.c):
-the fused call gives the unfused program's bytes (golden vs golden), the C kernel gives the
-golden bytes on the host and on QEMU, and the [heads, N, N] scores and the qkv transposes /
-slices are gone from the planned arena.
+"""Memory-frugal attention and token-blocked MLP (toolchain/lower/{attention,mlp}.py,
+runtime_c/kernels/ref/{attention,mlp}_s8.c): each fused call gives the unfused program's bytes
+(golden vs golden), the C kernels give the golden bytes on the host and on QEMU, and the
+[heads, N, N] scores, the qkv transposes / slices and the [N, hidden] MLP layer are gone from
+the planned arena (the MLP's output written over its dying input).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from edgec.toolchain.golden import run_program
 from edgec.toolchain.ir import Node, Tensor
 from edgec.toolchain.lower import lower
 from edgec.toolchain.lower.attention import fuse_attention
+from edgec.toolchain.lower.mlp import fuse_mlp
 from edgec.toolchain.plan import plan_memory
 from kernel_cases import Case, GraphBuilder, _attention_scores, _const_operand, make_inputs
 
@@ -69,20 +71,41 @@ def _vit_attention(tokens: int, heads: int, d: int, scale: bool = True, kt: bool
     return build
 
 
+def _mlp(tokens: int, width: int, hidden: int, out: int | None = None, gelu: bool = True):
+    """x -> fc1 (width -> hidden) -> GELU (or fc1's own ReLU clamp) -> fc2 (-> out), after a
+    requantize so that the MLP's input is an intermediate that dies at the MLP."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", (1, tokens, width), 0.05, -3)
+        x = b.node("requantize", [x], {}, out_quant=(0.04, 2), name="norm")
+        w1 = b.weights("w1", (hidden, width), 0)
+        h = b.node("fully_connected", [x, w1, b.bias("b1", x, w1, hidden)],
+                   {"act_min": None if gelu else 0.0, "act_max": None},
+                   out_shape=(1, tokens, hidden), name="fc1")
+        if gelu:
+            h = b.node("gelu", [h], {"approximate": False}, name="gelu")
+        w2 = b.weights("w2", (out or width, hidden), 0)
+        return b.node("fully_connected", [h, w2, b.bias("b2", h, w2, out or width)],
+                      {"act_min": None, "act_max": None}, out_shape=(1, tokens, out or width),
+                      name="fc2")
+    return build
+
+
 CASES = [
     Case("vit_n9_h2_d8", _vit_attention(9, 2, 8), 901),
     Case("vit_n17_h4_d4_no_scale", _vit_attention(17, 4, 4, scale=False), 902),
     Case("vit_n5_h1_d16_kt", _vit_attention(5, 1, 16, kt=True), 903),
     Case("attention_core", _attention_scores, 344),  # q, k, v slices of one [1, 2, 9, 24]
+    Case("mlp_n17_c16_h64_gelu", _mlp(17, 16, 64), 911),  # 3 blocks of 8, the last of 1
+    Case("mlp_n6_c12_h40_o20_relu", _mlp(6, 12, 40, out=20, gelu=False), 912),
 ]
 IDS = [c.id for c in CASES]
 
 
-def _programs(case: Case):
+def _programs(case: Case, block: int = 8):
     b = GraphBuilder(np.random.default_rng(case.seed))
     graph = b.graph(case.build(b))
     program = lower(graph)
-    return program, fuse_attention(program), make_inputs(graph, case.seed)
+    return program, fuse_mlp(fuse_attention(program), block), make_inputs(graph, case.seed)
 
 
 def _golden_all(program, samples: np.ndarray) -> np.ndarray:
@@ -95,8 +118,11 @@ def _golden_all(program, samples: np.ndarray) -> np.ndarray:
 def test_fused_golden_equals_unfused_golden(case):
     plain, fused, inputs = _programs(case)
     kernels = [c.kernel for c in fused.calls]
-    assert kernels.count("edgec_attention_s8") == 1
-    assert "edgec_softmax_s8" not in kernels and "edgec_batch_matmul_s8" not in kernels
+    if case.id.startswith("mlp"):
+        assert kernels == ["edgec_requantize_s8", "edgec_mlp_s8"]
+    else:
+        assert kernels.count("edgec_attention_s8") == 1
+        assert "edgec_softmax_s8" not in kernels and "edgec_batch_matmul_s8" not in kernels
     if case.id.startswith("vit") and not case.id.endswith("_kt"):
         # q, k, v read from the projection's output, written in [N, heads * d]: no copies
         assert not {"edgec_transpose_s8", "edgec_strided_slice_s8"} & set(kernels)
@@ -113,6 +139,37 @@ def test_fused_plan_never_holds_the_scores():
     assert max(t["bytes"] for t in plain_plan.timeline) >= scores
     assert max(t["bytes"] for t in fused_plan.timeline) < scores
     assert fused_plan.arena_bytes < plain_plan.arena_bytes
+
+
+@pytest.mark.parametrize("block", [1, 5, 17, 64])
+def test_mlp_any_block_size_gives_the_unfused_bytes(block):
+    plain, fused, inputs = _programs(CASES[4], block)
+    samples = inputs[plain.graph.inputs[0]]
+    assert fused.calls[-1].scratch_bytes == min(block, 17) * 64
+    assert np.array_equal(_golden_all(fused, samples), _golden_all(plain, samples))
+
+
+def test_mlp_plan_never_holds_the_hidden_layer_and_overwrites_its_input():
+    plain, fused, _ = _programs(CASES[4])
+    plain_plan, fused_plan = plan_memory(plain), plan_memory(fused)
+    hidden = 17 * 64
+    assert max(t["bytes"] for t in plain_plan.timeline) >= hidden
+    assert max(t["bytes"] for t in fused_plan.timeline) < hidden
+    out = fused.calls[-1].outputs[0]
+    entry = next(t for t in fused_plan.timeline if t["name"] == out)
+    assert entry["alias_of"] == fused.calls[-1].inputs[0]
+    assert fused_plan.offsets[out] == fused_plan.offsets[fused.calls[-1].inputs[0]]
+    # wider output than input: no overwriting
+    _, wider, _ = _programs(CASES[5])
+    assert wider.calls[-1].inplace == {}
+
+
+def test_classifier_fc_pairs_are_not_fused():
+    """One row, or a narrowing first layer: left to the optimized FC kernels."""
+    for tokens, width, hidden in ((1, 16, 64), (6, 32, 16)):
+        b = GraphBuilder(np.random.default_rng(3))
+        program = lower(b.graph(_mlp(tokens, width, hidden)(b)))
+        assert fuse_mlp(program) is program
 
 
 def test_shared_intermediates_are_not_fused():
@@ -146,19 +203,29 @@ def test_host_c_equals_golden(case, tmp_path):
 
 
 def test_firmware_on_qemu_equals_golden(tmp_path):
+    """A ViT attention and a blocked MLP (3 blocks, the last partial, in place) on QEMU."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from edgec.toolchain.build import build_firmware
     from edgec.toolchain.emulator import run_firmware
     from edgec.toolchain.target import load_target
 
     target = load_target("stm32f746")
-    _, fused, inputs = _programs(CASES[0])
-    src = tmp_path / "src"
-    emit_sources(fused, plan_memory(fused), src, {**META, "target": target.name})
-    fw = build_firmware(src, target, tmp_path)
-    graph = fused.graph
-    samples = inputs[graph.inputs[0]]
-    res = run_firmware(fw.elf, target, samples.reshape(len(samples), -1),
-                       graph.tensors[graph.outputs[0]].nbytes, timeout_s=60)
-    want = _golden_all(fused, samples)
-    bad = np.argwhere(res.outputs.reshape(want.shape) != want)
-    assert bad.size == 0, f"{len(bad)} values differ, first {bad[0]}"
+    cases = [CASES[0], CASES[4]]
+
+    def build(case):
+        _, fused, inputs = _programs(case)
+        src = tmp_path / case.id / "src"
+        emit_sources(fused, plan_memory(fused), src, {**META, "target": target.name})
+        return fused, inputs, build_firmware(src, target, tmp_path / case.id)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        built = list(pool.map(build, cases))
+    for case, (fused, inputs, fw) in zip(cases, built):
+        graph = fused.graph
+        samples = inputs[graph.inputs[0]]
+        res = run_firmware(fw.elf, target, samples.reshape(len(samples), -1),
+                           graph.tensors[graph.outputs[0]].nbytes, timeout_s=60)
+        want = _golden_all(fused, samples)
+        bad = np.argwhere(res.outputs.reshape(want.shape) != want)
+        assert bad.size == 0, f"{case.id}: {len(bad)} values differ, first {bad[0]}"
