@@ -229,3 +229,19 @@ def test_firmware_on_qemu_equals_golden(tmp_path):
         want = _golden_all(fused, samples)
         bad = np.argwhere(res.outputs.reshape(want.shape) != want)
         assert bad.size == 0, f"{case.id}: {len(bad)} values differ, first {bad[0]}"
+
+
+def test_size_precheck_lets_attention_scores_exceed_sram():
+    """`edgec compile` rejects early a tensor larger than SRAM, but not attention scores,
+    which the fused call never holds whole (the planned arena decides)."""
+    from types import SimpleNamespace
+
+    from edgec.toolchain.errors import BudgetError
+    from edgec.toolchain.pipeline import check_sizes
+
+    b = GraphBuilder(np.random.default_rng(CASES[1].seed))
+    graph = b.graph(CASES[1].build(b))  # qkv [1, 17, 48] 816 B, scores [1, 4, 17, 17] 1156 B
+    board = SimpleNamespace(name="tiny", sram_bytes=1000, flash_bytes=1 << 20)
+    check_sizes(graph, board)
+    with pytest.raises(BudgetError, match="qkv"):
+        check_sizes(graph, SimpleNamespace(name="tiny", sram_bytes=800, flash_bytes=1 << 20))

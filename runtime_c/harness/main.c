@@ -31,8 +31,10 @@
 #endif
 #define CALIB_ITERATIONS 1000000u
 
-static edgec_input_t input_buf[EDGEC_INPUT_SIZE];
-static edgec_output_t output_buf[EDGEC_OUTPUT_SIZE];
+/* The input and output are read and written in place in the arena (the generated API's
+ * zero-copy slots): no RAM beyond the model's own. */
+#define INPUT_BYTES ((uint32_t)(EDGEC_INPUT_SIZE * sizeof(edgec_input_t)))
+#define OUTPUT_BYTES ((uint32_t)(EDGEC_OUTPUT_SIZE * sizeof(edgec_output_t)))
 
 #ifdef EDGEC_PROFILE
 static uint64_t layer_ticks[EDGEC_NUM_LAYERS + 1];
@@ -97,9 +99,9 @@ static int fail(const char *what, uint32_t index, int status, int code)
 int main(void)
 {
     edgec_puts("EDGEC hello ");
-    edgec_putu((uint32_t)sizeof input_buf);
+    edgec_putu(INPUT_BYTES);
     edgec_puts(" ");
-    edgec_putu((uint32_t)sizeof output_buf);
+    edgec_putu(OUTPUT_BYTES);
     edgec_puts(" ");
     edgec_putu(EDGEC_NUM_LAYERS);
     edgec_puts(" ");
@@ -114,17 +116,19 @@ int main(void)
         return fail("open-input", 0u, in, EDGEC_EXIT_IO_ERROR);
     }
     long in_bytes = edgec_sh_flen(in);
-    if (in_bytes < 0 || (unsigned long)in_bytes % sizeof input_buf != 0u) {
+    if (in_bytes < 0 || (unsigned long)in_bytes % INPUT_BYTES != 0u) {
         return fail("input-size", 0u, (int)in_bytes, EDGEC_EXIT_IO_ERROR);
     }
-    uint32_t count = (uint32_t)((unsigned long)in_bytes / sizeof input_buf);
+    uint32_t count = (uint32_t)((unsigned long)in_bytes / INPUT_BYTES);
+    edgec_input_t *input_buf = edgec_model_input_buffer();
+    edgec_output_t *output_buf = edgec_model_output_buffer();
     int out = edgec_sh_open(OUTPUT_FILE, SH_MODE_WB);
     if (out < 0) {
         return fail("open-output", 0u, out, EDGEC_EXIT_IO_ERROR);
     }
 
     for (uint32_t i = 0; i < count; i++) {
-        if (edgec_sh_read(in, input_buf, sizeof input_buf) != sizeof input_buf) {
+        if (edgec_sh_read(in, input_buf, INPUT_BYTES) != INPUT_BYTES) {
             return fail("read", i, 0, EDGEC_EXIT_IO_ERROR);
         }
 #ifdef EDGEC_PROFILE
@@ -140,7 +144,7 @@ int main(void)
         if (status != 0) {
             return fail("model", i, status, EDGEC_EXIT_MODEL_ERROR);
         }
-        if (edgec_sh_write(out, output_buf, sizeof output_buf) != sizeof output_buf) {
+        if (edgec_sh_write(out, output_buf, OUTPUT_BYTES) != OUTPUT_BYTES) {
             return fail("write", i, 0, EDGEC_EXIT_IO_ERROR);
         }
         edgec_puts("EDGEC run ");

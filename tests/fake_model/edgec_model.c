@@ -9,6 +9,8 @@ static const int8_t weights[EDGEC_NUM_LAYERS][EDGEC_INPUT_SIZE]
 };
 
 static int8_t arena[EDGEC_ARENA_SIZE];
+static int8_t input_slot[EDGEC_INPUT_SIZE]; /* a generated model's are in its arena */
+static int8_t output_slot[EDGEC_OUTPUT_SIZE];
 static volatile float fpu_probe = 1.0f; /* a float op per layer: faults if the FPU is off */
 
 static void busy(void)
@@ -48,4 +50,14 @@ int edgec_model_run(const int8_t *input, int8_t *output)
     add_layer(a, weights[3], output);
     EDGEC_LAYER_HOOK(EDGEC_NUM_LAYERS);
     return 0;
+}
+
+int8_t *edgec_model_input_buffer(void)
+{
+    return input_slot;
+}
+
+int8_t *edgec_model_output_buffer(void)
+{
+    return output_slot;
 }

@@ -24,5 +24,7 @@ typedef int8_t edgec_output_t;
 #endif
 
 int edgec_model_run(const int8_t *input, int8_t *output);
+int8_t *edgec_model_input_buffer(void);
+int8_t *edgec_model_output_buffer(void);
 
 #endif /* EDGEC_MODEL_H */
