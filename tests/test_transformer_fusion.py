@@ -17,7 +17,7 @@ from edgec.toolchain.ir import Node, Tensor
 from edgec.toolchain.lower import lower
 from edgec.toolchain.lower.attention import fuse_attention
 from edgec.toolchain.lower.mlp import fuse_mlp
-from edgec.toolchain.plan import plan_memory
+from edgec.toolchain.plan import find_overlaps, plan_memory
 from kernel_cases import Case, GraphBuilder, _attention_scores, _const_operand, make_inputs
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -139,6 +139,7 @@ def test_fused_plan_never_holds_the_scores():
     assert max(t["bytes"] for t in plain_plan.timeline) >= scores
     assert max(t["bytes"] for t in fused_plan.timeline) < scores
     assert fused_plan.arena_bytes < plain_plan.arena_bytes
+    assert find_overlaps(fused_plan) == []
 
 
 @pytest.mark.parametrize("block", [1, 5, 17, 64])
@@ -155,6 +156,7 @@ def test_mlp_plan_never_holds_the_hidden_layer_and_overwrites_its_input():
     hidden = 17 * 64
     assert max(t["bytes"] for t in plain_plan.timeline) >= hidden
     assert max(t["bytes"] for t in fused_plan.timeline) < hidden
+    assert find_overlaps(fused_plan) == []
     out = fused.calls[-1].outputs[0]
     entry = next(t for t in fused_plan.timeline if t["name"] == out)
     assert entry["alias_of"] == fused.calls[-1].inputs[0]
