@@ -136,7 +136,8 @@ def main() -> None:
         ("flash total (weights + code)", f"{flash['total_bytes']} B ({flash['weights_bytes']} "
                                          f"+ {flash['code_bytes']}) of {target.flash_bytes}"),
         ("instructions per inference (QEMU)", f"{lat['instructions']}"),
-        ("est. latency @ 216 MHz", f"{lat['est_ms']} ms (estimate)"),
+        ("est. latency @ 216 MHz", f"{lat['est_ms']:.0f} ms (estimate)"
+         if lat["est_ms"] is not None else "-"),
         ("QEMU vs golden", f"{chk['mismatches']} mismatching bytes in {chk['samples']} samples"),
         ("cosine vs float, calibration imgs", f"min {fid['cosine_min']:.4f} mean "
                                               f"{fid['cosine_mean']:.4f}"),
