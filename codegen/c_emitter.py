@@ -59,6 +59,8 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_batch_matmul_s8": "batch_matmul_s8.c",
     "edgec_layer_norm_s8": "layer_norm_s8.c",
     "edgec_constant_s8": "constant_s8.c",
+    "edgec_attention_s8": "attention_s8.c",
+    "edgec_mlp_s8": "mlp_s8.c",
     # optimized variants (runtime_c/kernels/opt), chosen by toolchain/lower/select.py
     "edgec_conv2d_1x1_s8": "conv2d_gemm_s8.c",
     "edgec_conv2d_1x1_fast_s8": "conv2d_gemm_s8.c",

@@ -362,6 +362,7 @@ KERNELS: dict[str, KernelFn] = {
 
 # Transformer ops (toolchain/golden_transformer.py)
 KERNELS.update(_golden_transformer.kernels(add_s8, mul_s8))
+KERNELS.update(_golden_transformer.fused_kernels(KERNELS))
 
 
 def _via_reference(reference: str, to_reference) -> KernelFn:

@@ -47,6 +47,50 @@ def batch_matmul_s8(f: Fields, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8).reshape(-1)
 
 
+# --- fused attention (toolchain/lower/attention.py) -----------------------------------------
+
+def _requant(acc: np.ndarray, f: Fields, prefix: str, offset: str) -> np.ndarray:
+    out = qm.wrap_i32(qm.mbqm(acc, int(f[f"{prefix}multiplier"]), int(f[f"{prefix}shift"]))
+                      + int(f[offset]))
+    return np.clip(out, int(f[f"{prefix}act_min"]), int(f[f"{prefix}act_max"]))
+
+
+def attention_s8(f: Fields, q: np.ndarray, k: np.ndarray, v: np.ndarray, softmax_s8
+                 ) -> np.ndarray:
+    """attention_s8.c: the unfused batch_matmul -> [mul] -> softmax -> batch_matmul
+    arithmetic, on operands and an output addressed through the call's strides."""
+    batch = f["batch"]
+    rows, keys, depth, vdepth = (int(f[n]) for n in ("rows", "keys", "depth", "value_depth"))
+    a = _operand(q[int(f["q_start"]):], batch, f["q_batch_stride"], rows, depth,
+                 int(f["q_row_stride"]), int(f["q_depth_stride"]))
+    b = _operand(k[int(f["k_start"]):], batch, f["k_batch_stride"], depth, keys,
+                 int(f["k_depth_stride"]), int(f["k_key_stride"]))
+    vv = _operand(v[int(f["v_start"]):], batch, f["v_batch_stride"], keys, vdepth,
+                  int(f["v_key_stride"]), int(f["v_col_stride"]))
+    acc = np.rint((a + int(f["q_offset"])).astype(np.float64)
+                  @ (b + int(f["k_offset"])).astype(np.float64)).astype(np.int64)
+    s = _requant(acc, f, "score_", "score_offset")
+    if int(f["has_scale"]):
+        s = _requant((s + int(f["scale_input_offset"])) * int(f["scale_factor"]), f,
+                     "scale_", "scale_output_offset")
+    p = softmax_s8({"rows": s.size // keys, "depth": keys,
+                    "input_multiplier": f["softmax_input_multiplier"],
+                    "input_left_shift": f["softmax_input_left_shift"],
+                    "diff_min": f["softmax_diff_min"]}, s.astype(np.int8).reshape(-1))
+    p = p.astype(np.int64).reshape(-1, rows, keys)
+    acc = np.rint((p + int(f["p_offset"])).astype(np.float64)
+                  @ (vv + int(f["v_offset"])).astype(np.float64)).astype(np.int64)
+    o = np.clip(qm.wrap_i32(qm.mbqm(acc, int(f["output_multiplier"]), int(f["output_shift"]))
+                            + int(f["output_offset"])), int(f["act_min"]), int(f["act_max"]))
+    bi = np.indices(tuple(batch)).reshape(3, -1).T @ np.asarray(f["out_batch_stride"], np.int64)
+    pos = (int(f["out_start"]) + bi[:, None, None]
+           + np.arange(rows)[None, :, None] * int(f["out_row_stride"])
+           + np.arange(vdepth)[None, None, :] * int(f["out_col_stride"]))
+    out = np.zeros(o.size, np.int8)
+    out[pos.reshape(-1)] = o.reshape(-1)
+    return out
+
+
 # --- LAYER_NORM ------------------------------------------------------------------------------
 
 def _rshift_round(x: np.ndarray, n) -> np.ndarray:
@@ -121,4 +165,30 @@ def kernels(add_s8, mul_s8) -> dict:
         "edgec_constant_s8": constant_s8,
         "edgec_add_const_s8": _with_constant(add_s8),
         "edgec_mul_const_s8": _with_constant(mul_s8),
+    }
+
+
+def mlp_s8(f: Fields, x: np.ndarray, fully_connected_s8, lut_s8) -> np.ndarray:
+    """mlp_s8.c: the unfused fully_connected -> [table] -> fully_connected (rows are
+    independent, so all blocks at once give the same bytes)."""
+    def fc(prefix, rows, cin, cout):
+        return {"rows": rows, "in_depth": cin, "out_depth": cout,
+                **{k: f[f"{prefix}{k}"] for k in ("input_offset", "output_offset", "act_min",
+                                                  "act_max", "weights", "bias",
+                                                  "output_multiplier", "output_shift")}}
+    rows, hidden = int(f["rows"]), int(f["hidden"])
+    h = fully_connected_s8(fc("fc1_", rows, int(f["in_depth"]), hidden), x)
+    if f["table"] is not None:
+        h = lut_s8({"size": h.size, "table": f["table"]}, h)
+    return fully_connected_s8(fc("fc2_", rows, hidden, int(f["out_depth"])), h)
+
+
+def fused_kernels(base: dict) -> dict:
+    """The fused calls' entries for golden.KERNELS, computed with `base`'s (golden.KERNELS)
+    unfused kernels."""
+    return {
+        "edgec_attention_s8": lambda f, q, k, v: attention_s8(
+            f, q, k, v, base["edgec_softmax_s8"]),
+        "edgec_mlp_s8": lambda f, x: mlp_s8(f, x, base["edgec_fully_connected_s8"],
+                                            base["edgec_lut_s8"]),
     }

@@ -653,6 +653,109 @@ typedef struct {
 /** out[i] = data[i]: a constant made an arena tensor (takes no input). */
 edgec_status edgec_constant_s8(const edgec_constant_params *p, int8_t *out);
 
+/* ------------------------------------------------------------------------------------ */
+/* Memory-frugal attention (toolchain/lower/attention.py)                                */
+/* ------------------------------------------------------------------------------------ */
+
+/** Parameters of edgec_attention_s8: the fields of the batch_matmul -> [mul by a scalar
+ * constant] -> softmax -> batch_matmul chain it replaces, every operand and the output
+ * addressed through strides in elements (from their `start` element). */
+typedef struct {
+    int32_t batch[3];            /**< batch dims (e.g. 1, 1, heads), leading 1s */
+    int32_t q_batch_stride[3];   /**< step per batch index, 0 on a broadcast dim */
+    int32_t k_batch_stride[3];
+    int32_t v_batch_stride[3];
+    int32_t out_batch_stride[3];
+    int32_t q_start;             /**< first element of Q, K, V, the output */
+    int32_t k_start;
+    int32_t v_start;
+    int32_t out_start;
+    int32_t rows;                /**< queries */
+    int32_t keys;                /**< keys (= values): the softmax axis and scratch bytes */
+    int32_t depth;               /**< query / key depth, <= 33025 */
+    int32_t value_depth;         /**< output columns, <= 33025 keys (int32 bound) */
+    int32_t q_row_stride;
+    int32_t q_depth_stride;
+    int32_t k_depth_stride;
+    int32_t k_key_stride;
+    int32_t v_key_stride;
+    int32_t v_col_stride;
+    int32_t out_row_stride;
+    int32_t out_col_stride;
+    int32_t q_offset;            /**< first matmul (scores) as edgec_batch_matmul_params */
+    int32_t k_offset;
+    int32_t score_offset;
+    int32_t score_multiplier;
+    int32_t score_shift;
+    int32_t score_act_min;
+    int32_t score_act_max;
+    int32_t has_scale;           /**< 1: scores times a scalar constant (edgec_mul_const_s8) */
+    int32_t scale_input_offset;
+    int32_t scale_factor;        /**< the constant plus its offset */
+    int32_t scale_multiplier;
+    int32_t scale_shift;
+    int32_t scale_output_offset;
+    int32_t scale_act_min;
+    int32_t scale_act_max;
+    int32_t softmax_input_multiplier; /**< as edgec_softmax_params */
+    int32_t softmax_input_left_shift;
+    int32_t softmax_diff_min;
+    int32_t p_offset;            /**< second matmul (probabilities x V) */
+    int32_t v_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+} edgec_attention_params;
+
+/**
+ * softmax(Q K^T [* scale]) V batch by batch and query row by query row: the scores of one
+ * row go to `scratch` (`keys` bytes), so the [batch, rows, keys] score matrix never exists.
+ * Bit-exact with edgec_batch_matmul_s8, edgec_mul_const_s8 (scalar constant),
+ * edgec_softmax_s8 and edgec_batch_matmul_s8 run one after the other. The output must not
+ * overlap Q, K or V.
+ */
+edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q,
+                                const int8_t *k, const int8_t *v, int8_t *out,
+                                int8_t *scratch);
+
+/** Parameters of edgec_mlp_s8: two edgec_fully_connected_params' fields (fc1_, fc2_) and
+ * an optional edgec_lut_s8 table between them (e.g. GELU). */
+typedef struct {
+    int32_t rows;                /**< tokens */
+    int32_t in_depth;            /**< C: the input's and the first layer's depth */
+    int32_t hidden;              /**< H: the first layer's outputs */
+    int32_t out_depth;           /**< the second layer's outputs */
+    int32_t block;               /**< tokens per block: scratch holds block x H int8 */
+    int32_t fc1_input_offset;
+    int32_t fc1_output_offset;
+    int32_t fc1_act_min;
+    int32_t fc1_act_max;
+    const int8_t *fc1_weights;   /**< [H, C] */
+    const int32_t *fc1_bias;     /**< [H] or NULL */
+    const int32_t *fc1_output_multiplier;
+    const int32_t *fc1_output_shift;
+    const int8_t *table;         /**< [256] applied to the hidden values, or NULL */
+    int32_t fc2_input_offset;
+    int32_t fc2_output_offset;
+    int32_t fc2_act_min;
+    int32_t fc2_act_max;
+    const int8_t *fc2_weights;   /**< [out_depth, H] */
+    const int32_t *fc2_bias;
+    const int32_t *fc2_output_multiplier;
+    const int32_t *fc2_output_shift;
+} edgec_mlp_params;
+
+/**
+ * fc2(table(fc1(x))) over [rows, C] `block` tokens at a time, the hidden block in
+ * `scratch`: bit-exact with edgec_fully_connected_s8, edgec_lut_s8, edgec_fully_connected_s8
+ * run one after the other. In place (out == in) is allowed when out_depth <= in_depth:
+ * a block's inputs are read before its outputs are written.
+ */
+edgec_status edgec_mlp_s8(const edgec_mlp_params *p, const int8_t *in, int8_t *out,
+                          int8_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@ edgec_output_t *edgec_model_output_buffer(void)
 {
     return io_output;
 }
+
 static volatile float fpu_probe = 1.0f; /* a float op per layer: faults if the FPU is off */
 
 static void busy(void)

@@ -1,0 +1,147 @@
+/*
+ * attention_s8.c - memory-frugal int8 attention (reference kernel).
+ *
+ * One call for softmax(Q K^T [* scale]) V, computed batch (head) by batch and query row by
+ * query row, so that only one row of scores (`keys` int8 values, in `scratch`) exists at a
+ * time instead of the [heads, N, N] matrix (MCUFormer's operator library). Each step is the
+ * integer arithmetic of the unfused kernel it replaces, applied to that row, so the output
+ * equals the unfused sequence byte for byte:
+ *   1. scores: batch_matmul_s8.c (int32 sum of offset products, MBQM, zero point, clamp);
+ *   2. optional scalar scale: mul_s8.c with a one-value constant;
+ *   3. softmax_s8.c on the row, in place (it reads x[c] before it writes y[c]);
+ *   4. probabilities x V: batch_matmul_s8.c again, written through the output strides.
+ * Operands and output are addressed through strides, so the transposes and slices between a
+ * qkv projection and the heads (and back) cost no copy.
+ */
+#include "edgec_kernels.h"
+#include "edgec_fixedpoint.h"
+
+#include <stddef.h>
+
+static int8_t requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,
+                      int32_t act_min, int32_t act_max)
+{
+    acc = edgec_add_wrap(edgec_mbqm(acc, multiplier, shift), offset);
+    acc = edgec_max_i32(acc, act_min);
+    return (int8_t)edgec_min_i32(acc, act_max);
+}
+
+/* softmax_s8.c's exponential: exp(beta * s_in * diff) in Q0.31 for diff >= diff_min */
+static int32_t row_exp(const edgec_attention_params *p, int32_t diff)
+{
+    const int32_t scaled_diff = edgec_srdhm(
+        edgec_shl_wrap(diff, (int)p->softmax_input_left_shift), p->softmax_input_multiplier);
+    return edgec_exp_on_negative_values_q5_26(scaled_diff);
+}
+
+/* softmax_s8.c on one row of `n` values, in place */
+static edgec_status row_softmax(const edgec_attention_params *p, int8_t *x, int32_t n)
+{
+    int32_t c, max_in_row = -128, sum_of_exps = 0;
+    int32_t headroom_plus_one, num_bits_over_unit, shifted_scale, exponent;
+
+    for (c = 0; c < n; ++c) {
+        max_in_row = edgec_max_i32(max_in_row, x[c]);
+    }
+    for (c = 0; c < n; ++c) {
+        const int32_t diff = (int32_t)x[c] - max_in_row;
+        if (diff >= p->softmax_diff_min) {
+            sum_of_exps += edgec_rdbpot(row_exp(p, diff), 12);
+        }
+    }
+    headroom_plus_one = edgec_clz32((uint32_t)sum_of_exps);
+    num_bits_over_unit = 12 - headroom_plus_one;
+    shifted_scale = edgec_one_over_one_plus_x((int32_t)(
+        ((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31)));
+    exponent = num_bits_over_unit + 31 - 8;
+    if (exponent < 0 || exponent > 31) {
+        return EDGEC_ERR_ARG;
+    }
+    for (c = 0; c < n; ++c) {
+        const int32_t diff = (int32_t)x[c] - max_in_row;
+        if (diff >= p->softmax_diff_min) {
+            const int32_t unsat =
+                edgec_rdbpot(edgec_srdhm(shifted_scale, row_exp(p, diff)), exponent);
+            x[c] = (int8_t)edgec_min_i32(edgec_max_i32(unsat - 128, -128), 127);
+        } else {
+            x[c] = -128;
+        }
+    }
+    return EDGEC_OK;
+}
+
+edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q,
+                                const int8_t *k, const int8_t *v, int8_t *out,
+                                int8_t *scratch)
+{
+    int32_t b0, b1, b2, row, j, d;
+
+    if (p == NULL || q == NULL || k == NULL || v == NULL || out == NULL || scratch == NULL) {
+        return EDGEC_ERR_ARG;
+    }
+    if (p->batch[0] < 1 || p->batch[1] < 1 || p->batch[2] < 1 || p->rows < 1 ||
+        p->keys < 1 || p->depth < 1 || p->value_depth < 1 ||
+        p->softmax_input_left_shift < 0 || p->softmax_input_left_shift > 31 ||
+        p->softmax_diff_min > 0 || p->score_shift > 30 || p->score_shift < -31 ||
+        p->scale_shift > 30 || p->scale_shift < -31 || p->output_shift > 30 ||
+        p->output_shift < -31) {
+        return EDGEC_ERR_ARG;
+    }
+
+    for (b0 = 0; b0 < p->batch[0]; ++b0) {
+        for (b1 = 0; b1 < p->batch[1]; ++b1) {
+            for (b2 = 0; b2 < p->batch[2]; ++b2) {
+                const int8_t *qb = q + p->q_start + b0 * p->q_batch_stride[0] +
+                                   b1 * p->q_batch_stride[1] + b2 * p->q_batch_stride[2];
+                const int8_t *kb = k + p->k_start + b0 * p->k_batch_stride[0] +
+                                   b1 * p->k_batch_stride[1] + b2 * p->k_batch_stride[2];
+                const int8_t *vb = v + p->v_start + b0 * p->v_batch_stride[0] +
+                                   b1 * p->v_batch_stride[1] + b2 * p->v_batch_stride[2];
+                int8_t *ob = out + p->out_start + b0 * p->out_batch_stride[0] +
+                             b1 * p->out_batch_stride[1] + b2 * p->out_batch_stride[2];
+                for (row = 0; row < p->rows; ++row) {
+                    const int8_t *q_row = qb + row * p->q_row_stride;
+                    int8_t *o_row = ob + row * p->out_row_stride;
+                    edgec_status st;
+                    /* 1-2: this row's scores (and their scale) into the scratch row */
+                    for (j = 0; j < p->keys; ++j) {
+                        const int8_t *k_col = kb + j * p->k_key_stride;
+                        int32_t acc = 0;
+                        int8_t s;
+                        for (d = 0; d < p->depth; ++d) {
+                            acc += ((int32_t)q_row[d * p->q_depth_stride] + p->q_offset) *
+                                   ((int32_t)k_col[d * p->k_depth_stride] + p->k_offset);
+                        }
+                        s = requant(acc, p->score_multiplier, p->score_shift, p->score_offset,
+                                    p->score_act_min, p->score_act_max);
+                        if (p->has_scale) {
+                            s = requant(((int32_t)s + p->scale_input_offset) * p->scale_factor,
+                                        p->scale_multiplier, p->scale_shift,
+                                        p->scale_output_offset, p->scale_act_min,
+                                        p->scale_act_max);
+                        }
+                        scratch[j] = s;
+                    }
+                    /* 3: softmax over the row */
+                    st = row_softmax(p, scratch, p->keys);
+                    if (st != EDGEC_OK) {
+                        return st;
+                    }
+                    /* 4: the row of probabilities times V */
+                    for (d = 0; d < p->value_depth; ++d) {
+                        const int8_t *v_col = vb + d * p->v_col_stride;
+                        int32_t acc = 0;
+                        for (j = 0; j < p->keys; ++j) {
+                            acc += ((int32_t)scratch[j] + p->p_offset) *
+                                   ((int32_t)v_col[j * p->v_key_stride] + p->v_offset);
+                        }
+                        o_row[d * p->out_col_stride] =
+                            requant(acc, p->output_multiplier, p->output_shift,
+                                    p->output_offset, p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+    return EDGEC_OK;
+}

@@ -1,0 +1,249 @@
+"""Memory-frugal attention and token-blocked MLP (toolchain/lower/{attention,mlp}.py,
+runtime_c/kernels/ref/{attention,mlp}_s8.c): each fused call gives the unfused program's bytes
+(golden vs golden), the C kernels give the golden bytes on the host and on QEMU, and the
+[heads, N, N] scores, the qkv transposes / slices and the [N, hidden] MLP layer are gone from
+the planned arena (the MLP's output written over its dying input).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edgec.codegen import emit_sources
+from edgec.toolchain.golden import run_program
+from edgec.toolchain.ir import Node, Tensor
+from edgec.toolchain.lower import lower
+from edgec.toolchain.lower.attention import fuse_attention
+from edgec.toolchain.lower.mlp import fuse_mlp
+from edgec.toolchain.plan import find_overlaps, plan_memory
+from kernel_cases import Case, GraphBuilder, _attention_scores, _const_operand, make_inputs
+
+TESTS_DIR = Path(__file__).resolve().parent
+HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"]
+META = {"model": "attention", "model_sha256": "0" * 64, "target": "host", "command": "pytest"}
+
+
+def _reshape(b: GraphBuilder, x: str, shape: tuple[int, ...], name: str) -> str:
+    """A reshape node (a view: same quantization)."""
+    out = f"{name}_out"
+    b.tensors[out] = Tensor(out, tuple(shape), "int8", quant=b.tensors[x].quant)
+    b.nodes.append(Node(name, "reshape", [x], [out], {"shape": tuple(shape)}))
+    samples = b.float_values[x].shape[0]
+    b.float_values[out] = b.float_values[x].reshape((samples,) + tuple(shape))
+    return out
+
+
+def _vit_attention(tokens: int, heads: int, d: int, scale: bool = True, kt: bool = False):
+    """A ViT's attention as torch.onnx exports it: a [1, N, 3 * heads * d] qkv projection
+    reshaped to [1, N, 3, heads, d], transposed to [3, 1, heads, N, d] and sliced into q, k,
+    v; softmax(q k^T * d^-0.5) v; transposed back to [1, N, heads, d] and reshaped to
+    [1, N, heads * d]. With kt, k is transposed explicitly (adj_y False); without scale,
+    no MUL."""
+    def build(b: GraphBuilder) -> str:
+        c = heads * d
+        x = b.input("qkv", (1, tokens, 3 * c), 0.05, -3)
+        x = b.node("requantize", [x], {}, out_quant=(0.06, 4), name="proj")
+        x5 = _reshape(b, x, (1, tokens, 3, heads, d), "split_heads")
+        t = b.node("transpose", [x5], {"perm": (2, 0, 3, 1, 4)}, out_quant=(0.06, 4),
+                   name="to_heads")
+        parts = []
+        for i, name in enumerate("qkv"):
+            s = b.node("strided_slice", [t], {"begin": (i, 0, 0, 0, 0),
+                                              "end": (i + 1, 1, heads, tokens, d),
+                                              "strides": (1,) * 5},
+                       out_quant=(0.06, 4), name=f"{name}_slice")
+            parts.append(_reshape(b, s, (1, heads, tokens, d), f"{name}_squeeze"))
+        q, k, v = parts
+        if kt:
+            k = b.node("transpose", [k], {"perm": (0, 1, 3, 2)}, out_quant=(0.06, 4),
+                       name="k_t")
+        scores = b.node("batch_matmul", [q, k], {"adj_x": False, "adj_y": not kt}, name="qk")
+        if scale:
+            factor = _const_operand(b, "scale", np.full((), d ** -0.5))
+            scores = b.node("mul", [scores, factor], {"act_min": None, "act_max": None},
+                            name="scale")
+        probs = b.node("softmax", [scores], {"beta": 1.0}, name="softmax")
+        o = b.node("batch_matmul", [probs, v], {"adj_x": False, "adj_y": False}, name="pv")
+        o = b.node("transpose", [o], {"perm": (0, 2, 1, 3)}, name="from_heads")
+        return _reshape(b, o, (1, tokens, c), "merge_heads")
+    return build
+
+
+def _mlp(tokens: int, width: int, hidden: int, out: int | None = None, gelu: bool = True):
+    """x -> fc1 (width -> hidden) -> GELU (or fc1's own ReLU clamp) -> fc2 (-> out), after a
+    requantize so that the MLP's input is an intermediate that dies at the MLP."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", (1, tokens, width), 0.05, -3)
+        x = b.node("requantize", [x], {}, out_quant=(0.04, 2), name="norm")
+        w1 = b.weights("w1", (hidden, width), 0)
+        h = b.node("fully_connected", [x, w1, b.bias("b1", x, w1, hidden)],
+                   {"act_min": None if gelu else 0.0, "act_max": None},
+                   out_shape=(1, tokens, hidden), name="fc1")
+        if gelu:
+            h = b.node("gelu", [h], {"approximate": False}, name="gelu")
+        w2 = b.weights("w2", (out or width, hidden), 0)
+        return b.node("fully_connected", [h, w2, b.bias("b2", h, w2, out or width)],
+                      {"act_min": None, "act_max": None}, out_shape=(1, tokens, out or width),
+                      name="fc2")
+    return build
+
+
+CASES = [
+    Case("vit_n9_h2_d8", _vit_attention(9, 2, 8), 901),
+    Case("vit_n17_h4_d4_no_scale", _vit_attention(17, 4, 4, scale=False), 902),
+    Case("vit_n5_h1_d16_kt", _vit_attention(5, 1, 16, kt=True), 903),
+    Case("attention_core", _attention_scores, 344),  # q, k, v slices of one [1, 2, 9, 24]
+    Case("mlp_n17_c16_h64_gelu", _mlp(17, 16, 64), 911),  # 3 blocks of 8, the last of 1
+    Case("mlp_n6_c12_h40_o20_relu", _mlp(6, 12, 40, out=20, gelu=False), 912),
+]
+IDS = [c.id for c in CASES]
+
+
+def _programs(case: Case, block: int = 8):
+    b = GraphBuilder(np.random.default_rng(case.seed))
+    graph = b.graph(case.build(b))
+    program = lower(graph)
+    return program, fuse_mlp(fuse_attention(program), block), make_inputs(graph, case.seed)
+
+
+def _golden_all(program, samples: np.ndarray) -> np.ndarray:
+    g = program.graph
+    return np.stack([run_program(program, {g.inputs[0]: s})[g.outputs[0]].reshape(-1)
+                     for s in samples])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_fused_golden_equals_unfused_golden(case):
+    plain, fused, inputs = _programs(case)
+    kernels = [c.kernel for c in fused.calls]
+    if case.id.startswith("mlp"):
+        assert kernels == ["edgec_requantize_s8", "edgec_mlp_s8"]
+    else:
+        assert kernels.count("edgec_attention_s8") == 1
+        assert "edgec_softmax_s8" not in kernels and "edgec_batch_matmul_s8" not in kernels
+    if case.id.startswith("vit") and not case.id.endswith("_kt"):
+        # q, k, v read from the projection's output, written in [N, heads * d]: no copies
+        assert not {"edgec_transpose_s8", "edgec_strided_slice_s8"} & set(kernels)
+    samples = inputs[plain.graph.inputs[0]]
+    want, got = _golden_all(plain, samples), _golden_all(fused, samples)
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, f"{len(bad)} values differ, first (sample, index) {bad[0]}"
+
+
+def test_fused_plan_never_holds_the_scores():
+    plain, fused, _ = _programs(CASES[1])
+    scores = 4 * 17 * 17
+    plain_plan, fused_plan = plan_memory(plain), plan_memory(fused)
+    assert max(t["bytes"] for t in plain_plan.timeline) >= scores
+    assert max(t["bytes"] for t in fused_plan.timeline) < scores
+    assert fused_plan.arena_bytes < plain_plan.arena_bytes
+    assert find_overlaps(fused_plan) == []
+
+
+@pytest.mark.parametrize("block", [1, 5, 17, 64])
+def test_mlp_any_block_size_gives_the_unfused_bytes(block):
+    plain, fused, inputs = _programs(CASES[4], block)
+    samples = inputs[plain.graph.inputs[0]]
+    assert fused.calls[-1].scratch_bytes == min(block, 17) * 64
+    assert np.array_equal(_golden_all(fused, samples), _golden_all(plain, samples))
+
+
+def test_mlp_plan_never_holds_the_hidden_layer_and_overwrites_its_input():
+    plain, fused, _ = _programs(CASES[4])
+    plain_plan, fused_plan = plan_memory(plain), plan_memory(fused)
+    hidden = 17 * 64
+    assert max(t["bytes"] for t in plain_plan.timeline) >= hidden
+    assert max(t["bytes"] for t in fused_plan.timeline) < hidden
+    assert find_overlaps(fused_plan) == []
+    out = fused.calls[-1].outputs[0]
+    entry = next(t for t in fused_plan.timeline if t["name"] == out)
+    assert entry["alias_of"] == fused.calls[-1].inputs[0]
+    assert fused_plan.offsets[out] == fused_plan.offsets[fused.calls[-1].inputs[0]]
+    # wider output than input: no overwriting
+    _, wider, _ = _programs(CASES[5])
+    assert wider.calls[-1].inplace == {}
+
+
+def test_classifier_fc_pairs_are_not_fused():
+    """One row, or a narrowing first layer: left to the optimized FC kernels."""
+    for tokens, width, hidden in ((1, 16, 64), (6, 32, 16)):
+        b = GraphBuilder(np.random.default_rng(3))
+        program = lower(b.graph(_mlp(tokens, width, hidden)(b)))
+        assert fuse_mlp(program) is program
+
+
+def test_shared_intermediates_are_not_fused():
+    """Scores read by a second call (here a graph output) stay unfused: nothing changes."""
+    b = GraphBuilder(np.random.default_rng(5))
+    out = _attention_scores(b)
+    graph = b.graph(out)
+    graph.outputs = ["qk_out"]
+    graph.outputs.append(out)
+    program = lower(graph)
+    assert fuse_attention(program) is program
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_host_c_equals_golden(case, tmp_path):
+    _, fused, inputs = _programs(case)
+    src = tmp_path / "src"
+    emit_sources(fused, plan_memory(fused), src, META)
+    exe = tmp_path / "model"
+    subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src), *map(str, sorted(src.glob("*.c"))),
+                    str(TESTS_DIR / "host_main.c"), "-o", str(exe)], check=True,
+                   capture_output=True, text=True)
+    samples = inputs[fused.graph.inputs[0]]
+    (tmp_path / "in.bin").write_bytes(samples.tobytes())
+    subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                   check=True, capture_output=True, timeout=60)
+    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(samples), -1)
+    want = _golden_all(fused, samples)
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, f"{len(bad)} values differ, first (sample, index) {bad[0]}"
+
+
+def test_firmware_on_qemu_equals_golden(tmp_path):
+    """A ViT attention and a blocked MLP (3 blocks, the last partial, in place) on QEMU."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgec.toolchain.build import build_firmware
+    from edgec.toolchain.emulator import run_firmware
+    from edgec.toolchain.target import load_target
+
+    target = load_target("stm32f746")
+    cases = [CASES[0], CASES[4]]
+
+    def build(case):
+        _, fused, inputs = _programs(case)
+        src = tmp_path / case.id / "src"
+        emit_sources(fused, plan_memory(fused), src, {**META, "target": target.name})
+        return fused, inputs, build_firmware(src, target, tmp_path / case.id)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        built = list(pool.map(build, cases))
+    for case, (fused, inputs, fw) in zip(cases, built):
+        graph = fused.graph
+        samples = inputs[graph.inputs[0]]
+        res = run_firmware(fw.elf, target, samples.reshape(len(samples), -1),
+                           graph.tensors[graph.outputs[0]].nbytes, timeout_s=60)
+        want = _golden_all(fused, samples)
+        bad = np.argwhere(res.outputs.reshape(want.shape) != want)
+        assert bad.size == 0, f"{case.id}: {len(bad)} values differ, first {bad[0]}"
+
+
+def test_size_precheck_lets_attention_scores_exceed_sram():
+    """`edgec compile` rejects early a tensor larger than SRAM, but not attention scores,
+    which the fused call never holds whole (the planned arena decides)."""
+    from types import SimpleNamespace
+
+    from edgec.toolchain.errors import BudgetError
+    from edgec.toolchain.pipeline import check_sizes
+
+    b = GraphBuilder(np.random.default_rng(CASES[1].seed))
+    graph = b.graph(CASES[1].build(b))  # qkv [1, 17, 48] 816 B, scores [1, 4, 17, 17] 1156 B
+    board = SimpleNamespace(name="tiny", sram_bytes=1000, flash_bytes=1 << 20)
+    check_sizes(graph, board)
+    with pytest.raises(BudgetError, match="qkv"):
+        check_sizes(graph, SimpleNamespace(name="tiny", sram_bytes=800, flash_bytes=1 << 20))
