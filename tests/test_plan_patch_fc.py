@@ -26,7 +26,7 @@ from test_frontend_tflite import model_path
 from test_kernels_host import HOST_CFLAGS, HOST_MAIN, META
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from shared_data import anchors  # noqa: E402  (TFLM's figures: one place, shared/anchors.md)
+from shared_data import anchors  # TFLM figures: one place (shared/anchors.md)
 
 PARTS = {"edgec_fully_connected_first_s8", "edgec_fully_connected_partial_s8",
          "edgec_fully_connected_finish_s8"}
