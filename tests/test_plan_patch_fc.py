@@ -28,13 +28,15 @@ from test_kernels_host import HOST_CFLAGS, HOST_MAIN, META
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from shared_data import anchors  # TFLM figures: one place (shared/anchors.md)
 
-PARTS = {"edgec_fully_connected_first_s8", "edgec_fully_connected_partial_s8",
-         "edgec_fully_connected_finish_s8"}
+FC_PARTS = {"edgec_fully_connected_first_s8", "edgec_fully_connected_partial_s8",
+            "edgec_fully_connected_finish_s8"}
+MEAN_PARTS = {"edgec_mean_first_s8", "edgec_mean_partial_s8", "edgec_mean_finish_s8"}
 
 
-def _conv_dw_fc(with_bias: bool):
+def _conv_dw_fc(head: str):
     """conv 3x3 (SAME) + ReLU6 to 8 channels -> depthwise 3x3 s2 (SAME) + ReLU -> FC to 5
-    (on the NHWC-flat 6x4x8): the conv output (12x8x8) sets the plain arena's peak."""
+    (on the NHWC-flat 6x4x8; head "fc" or "fc_nobias") or a mean over H, W (head "mean",
+    keeping dims): the conv output (12x8x8) sets the plain arena's peak."""
     b = GraphBuilder(np.random.default_rng(3))
     x = b.input("x", (1, 12, 8, 2), 0.05, 3)
     w1 = b.weights("w1", (8, 3, 3, 2), 0)
@@ -45,8 +47,11 @@ def _conv_dw_fc(with_bias: bool):
     d = b.node("depthwise_conv2d", [c, w2, b.bias("b2", c, w2, 8)],
                {"strides": (2, 2), "dilations": (1, 1), "pads": (0, 0, 1, 1),
                 "depth_multiplier": 1, "act_min": 0.0, "act_max": None})
+    if head == "mean":
+        return b.graph(b.node("mean", [d], {"axes": (1, 2), "keepdims": True},
+                              out_shape=(1, 1, 1, 8), out_quant=(0.02, -3)))
     w3 = b.weights("w3", (5, 6 * 4 * 8), 0)
-    ins = [d, w3] + ([b.bias("b3", d, w3, 5, 20000)] if with_bias else [])
+    ins = [d, w3] + ([b.bias("b3", d, w3, 5, 20000)] if head == "fc" else [])
     return b.graph(b.node("fully_connected", ins, {"act_min": None, "act_max": None},
                           out_shape=(1, 5)))
 
@@ -58,9 +63,11 @@ def _split(program) -> int:
     return k
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_striped_fc_equals_whole_golden_litert_and_host_c(with_bias, tmp_path):
-    graph = _conv_dw_fc(with_bias)
+@pytest.mark.parametrize("head", ["fc", "fc_nobias", "mean"])
+def test_striped_fc_equals_whole_golden_litert_and_host_c(head, tmp_path):
+    graph = _conv_dw_fc(head)
+    parts, whole_kernel = ((MEAN_PARTS, "edgec_mean_s8") if head == "mean"
+                           else (FC_PARTS, "edgec_fully_connected_s8"))
     program = lower(graph)
     name, out = graph.inputs[0], graph.outputs[0]
     samples = make_inputs(graph, 4)[name]
@@ -69,9 +76,10 @@ def test_striped_fc_equals_whole_golden_litert_and_host_c(with_bias, tmp_path):
     k = _split(program)
     for n in (2, 3, 6):
         striped = patch.stripe_program(program, k, n, into_fc=True)
-        assert PARTS <= {c.kernel for c in striped.calls}
-        assert sum(c.kernel in PARTS for c in striped.calls) == n + 1
-        assert "edgec_fully_connected_s8" not in {c.kernel for c in striped.calls}
+        assert parts <= {c.kernel for c in striped.calls}
+        assert sum(c.kernel in parts for c in striped.calls) == n + 1
+        assert whole_kernel not in {c.kernel for c in striped.calls}
+        assert sum(c.macs for c in striped.calls) >= sum(c.macs for c in program.calls)
         for s, x in enumerate(samples):
             assert np.array_equal(run_program(striped, {name: x})[out].reshape(-1),
                                   whole[s]), (n, s)
@@ -89,16 +97,17 @@ def test_striped_fc_equals_whole_golden_litert_and_host_c(with_bias, tmp_path):
                        check=True, capture_output=True, timeout=60)
         got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8)
         assert np.array_equal(got.reshape(whole.shape), whole), n
-    with pytest.raises(EdgecError, match="feeds no fully connected"):
+    with pytest.raises(EdgecError, match="feeds no fully connected layer or mean"):
         patch.stripe_program(program, patch.split_candidates(program)[0], 2, into_fc=True)
 
 
-def test_striped_fc_runs_exact_on_qemu(tmp_path):
-    graph = _conv_dw_fc(True)
-    model = tmp_path / "conv_dw_fc.tflite"
+@pytest.mark.parametrize("head", ["fc", "mean"])
+def test_striped_fc_runs_exact_on_qemu(head, tmp_path):
+    graph = _conv_dw_fc(head)
+    model = tmp_path / f"conv_dw_{head}.tflite"
     model.write_bytes(to_tflite(graph))
     assert edgec("compile", model, "-o", tmp_path / "plain", "--patch", "off",
-                 "--no-run") == 0
+                 "--no-build") == 0
     assert edgec("compile", model, "-o", tmp_path / "min", "--patch", "min") == 0
     plain = json.loads((tmp_path / "plain" / "report.json").read_text())
     rep = json.loads((tmp_path / "min" / "report.json").read_text())

@@ -213,6 +213,22 @@ def mean_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8).reshape(-1)
 
 
+def mean_partial_s8(f: Fields, x: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
+    """One row stripe of a mean's input, summed per channel into int32 (plan/patch.py)."""
+    s = x.reshape(int(f["pixels"]), int(f["channels"])).astype(np.int64).sum(axis=0)
+    if acc is not None:
+        s += acc.astype(np.int64)
+    return qm.wrap_i32(s).astype(np.int32)
+
+
+def mean_finish_s8(f: Fields, acc: np.ndarray) -> np.ndarray:
+    """The summed parts as mean_s8 finishes them."""
+    v = acc.astype(np.int64) + int(f["count"]) * int(f["input_offset"])
+    out = qm.wrap_i32(qm.mbqm(v, int(f["multiplier"]), int(f["shift"]))
+                      + int(f["output_offset"]))
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8).reshape(-1)
+
+
 def softmax_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     rows, depth = int(f["rows"]), int(f["depth"])
     xi = x.reshape(rows, depth).astype(np.int64)
@@ -367,6 +383,9 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_max_pool2d_s8": max_pool2d_s8,
     "edgec_avg_pool2d_s8": avg_pool2d_s8,
     "edgec_mean_s8": mean_s8,
+    "edgec_mean_first_s8": mean_partial_s8,
+    "edgec_mean_partial_s8": mean_partial_s8,
+    "edgec_mean_finish_s8": mean_finish_s8,
     "edgec_softmax_s8": softmax_s8,
     "edgec_requantize_s8": requantize_s8,
     "edgec_mul_s8": mul_s8,

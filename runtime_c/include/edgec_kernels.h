@@ -405,6 +405,38 @@ typedef struct {
  */
 edgec_status edgec_mean_s8(const edgec_mean_params *p, const int8_t *in, int8_t *out);
 
+/** Parameters of edgec_mean_first_s8 / _partial_s8: one row stripe of a mean's input at a
+ * time, summed per channel into int32 (patch-based inference, toolchain/plan/patch.py). */
+typedef struct {
+    int32_t pixels;             /**< pixels (rows * W) in this part */
+    int32_t channels;           /**< C */
+} edgec_mean_partial_params;
+
+/** The first part: acc[c] = sum over the part's pixels of in[pixel, c]. */
+edgec_status edgec_mean_first_s8(const edgec_mean_partial_params *p, const int8_t *in,
+                                 int32_t *acc);
+
+/** A later part: acc[c] = acc_in[c] + the part's sum. acc may be acc_in. */
+edgec_status edgec_mean_partial_s8(const edgec_mean_partial_params *p, const int8_t *in,
+                                   const int32_t *acc_in, int32_t *acc);
+
+/** Parameters of edgec_mean_finish_s8 (those of edgec_mean_s8 for one image). */
+typedef struct {
+    int32_t channels;           /**< C */
+    int32_t count;              /**< H * W of the whole input */
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} edgec_mean_finish_params;
+
+/** The summed parts, offset and requantized as edgec_mean_s8 does: the whole mean's
+ * bytes. */
+edgec_status edgec_mean_finish_s8(const edgec_mean_finish_params *p, const int32_t *acc,
+                                  int8_t *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* SOFTMAX                                                                               */
 /* ------------------------------------------------------------------------------------ */

@@ -22,7 +22,7 @@ writing a stripe into the split output is a row *slice* (Program.slices: name ->
 (parent, first row)): its bytes are the parent's from that row on, a pointer offset.
 
 Into a fully connected layer (`into_fc`): when the split output feeds only an FC (one row),
-the split output is never whole. Each stripe is handed to the FC at once: in NHWC a row
+the split output is never whole (likewise into a mean over H and W: per-channel sums). Each stripe is handed to the FC at once: in NHWC a row
 stripe is a contiguous run of the flattened input, so it meets a run of weight columns;
 edgec_fully_connected_first_s8 / _partial_s8 sum it into C_OUT int32 accumulators (an
 arena tensor "<fc>@acc", each stripe's a slice at row 0 of it) and
@@ -46,6 +46,7 @@ from ..lower.program import ConstArray, KernelCall, Program
 from .arena import Plan, plan_memory
 
 FC = "edgec_fully_connected_s8"
+MEAN = "edgec_mean_s8"
 SPATIAL = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8", "edgec_max_pool2d_s8",
            "edgec_avg_pool2d_s8"}
 ROWWISE_SIZE = {"edgec_lut_s8", "edgec_hard_swish_s8", "edgec_leaky_relu_s8",
@@ -85,7 +86,7 @@ def parse_option(text: str) -> tuple[str, int | None, str | None]:
     if m is None or int(m.group(1)) < 2:
         raise EdgecError(f"--patch {text!r}: use auto, min, off or N@layer (N >= 2 stripes, "
                          "layer = the last layer to run stripe by stripe, or the fully "
-                         "connected layer they feed), e.g. --patch 4@conv3")
+                         "connected layer or mean they feed), e.g. --patch 4@conv3")
     return "force", int(m.group(1)), m.group(2)
 
 
@@ -164,19 +165,24 @@ def _lead(program: Program) -> tuple[int, str]:
 
 
 def fc_after(program: Program, k: int) -> int | None:
-    """The index of the fully connected call (one row) that alone reads calls[k]'s output,
-    which it takes whole as its input row; else None."""
+    """The index of the call that alone reads calls[k]'s output and reduces it whole: a
+    fully connected layer taking it as its one input row, or a mean over its H and W;
+    else None. (Named for the first kind; the stripes may run into either.)"""
     graph = program.graph
     target = program.calls[k].outputs[0]
     readers = [i for i, c in enumerate(program.calls) if target in c.inputs]
     if readers != [k + 1] or target in graph.outputs:
         return None
-    fc = program.calls[k + 1]
-    if fc.kernel != FC or fc.inputs != [target] or len(fc.outputs) != 1:
+    call = program.calls[k + 1]
+    if call.inputs != [target] or len(call.outputs) != 1:
         return None
-    f = fc.fields
-    size = int(np.prod(graph.tensors[target].shape, dtype=np.int64))
-    return k + 1 if int(f["rows"]) == 1 and int(f["in_depth"]) == size else None
+    f, shape = call.fields, tuple(int(d) for d in graph.tensors[target].shape)
+    if call.kernel == FC:
+        size = int(np.prod(shape, dtype=np.int64))
+        return k + 1 if int(f["rows"]) == 1 and int(f["in_depth"]) == size else None
+    if call.kernel == MEAN:
+        return k + 1 if tuple(int(d) for d in f["input"]) == shape else None
+    return None
 
 
 def split_candidates(program: Program) -> list[int]:
@@ -263,7 +269,7 @@ def stripe_program(program: Program, split: int, stripes: int,
         raise EdgecError(f"layer {split} cannot end a striped prefix")
     fc_index = fc_after(program, split) if into_fc else None
     if into_fc and fc_index is None:
-        raise EdgecError(f"layer {split} feeds no fully connected layer alone")
+        raise EdgecError(f"layer {split} feeds no fully connected layer or mean alone")
     graph = program.graph.copy()
     tensors = graph.tensors
     start, source = _lead(program)
@@ -331,34 +337,48 @@ def stripe_program(program: Program, split: int, stripes: int,
 
 def _fc_part(fc: KernelCall, s: int, rows: tuple[int, int], stripe: str, acc: str | None,
              tensors: dict, slices: dict, target: Tensor) -> tuple[KernelCall, str]:
-    """The fully connected call's sums over stripe `s` (rows [a, b) of its input)."""
+    """The reducing call's int32 sums over stripe `s` (rows [a, b) of its input): a fully
+    connected layer's over the matching weight columns, or a mean's per channel."""
     f = fc.fields
-    out_depth = int(f["out_depth"])
-    root = f"{fc.name}@acc"
-    tensors[root] = Tensor(root, (1, out_depth), "int32")
-    mine = f"{root}@s{s}"
-    tensors[mine] = Tensor(mine, (1, out_depth), "int32")
-    slices[mine] = (root, 0)
     row_values = int(np.prod(target.shape, dtype=np.int64)) // int(target.shape[1])
-    cols = (rows[1] - rows[0]) * row_values
-    fields = {"in_depth": int(f["in_depth"]), "col_start": rows[0] * row_values,
-              "cols": cols, "out_depth": out_depth, "input_offset": f["input_offset"],
-              "weights": f["weights"], "bias": f["bias"] if acc is None else None}
-    kernel = "edgec_fully_connected_first_s8" if acc is None \
-        else "edgec_fully_connected_partial_s8"
-    call = KernelCall(f"{fc.name}@s{s}", fc.op, kernel, "edgec_fully_connected_partial_params",
+    if fc.kernel == FC:
+        depth = int(f["out_depth"])
+        cols = (rows[1] - rows[0]) * row_values
+        fields = {"in_depth": int(f["in_depth"]), "col_start": rows[0] * row_values,
+                  "cols": cols, "out_depth": depth, "input_offset": f["input_offset"],
+                  "weights": f["weights"], "bias": f["bias"] if acc is None else None}
+        prefix, macs = "edgec_fully_connected", cols * depth
+    else:
+        depth = int(target.shape[3])
+        fields = {"pixels": (rows[1] - rows[0]) * int(target.shape[2]), "channels": depth}
+        prefix, macs = "edgec_mean", 0
+    root = f"{fc.name}@acc"
+    tensors[root] = Tensor(root, (1, depth), "int32")
+    mine = f"{root}@s{s}"
+    tensors[mine] = Tensor(mine, (1, depth), "int32")
+    slices[mine] = (root, 0)
+    kernel = f"{prefix}_first_s8" if acc is None else f"{prefix}_partial_s8"
+    call = KernelCall(f"{fc.name}@s{s}", fc.op, kernel, f"{prefix}_partial_params",
                       fields, inputs=[stripe] + ([acc] if acc else []), outputs=[mine],
-                      macs=cols * out_depth)
+                      macs=macs)
     return call, mine
 
 
 def _fc_finish(fc: KernelCall, acc: str) -> KernelCall:
+    """The reducing call's requantization of the summed parts, as the whole call's."""
     f = fc.fields
-    fields = {k: f[k] for k in ("out_depth", "output_offset", "act_min", "act_max",
-                                "output_multiplier", "output_shift")}
-    return KernelCall(fc.name, fc.op, "edgec_fully_connected_finish_s8",
-                      "edgec_fully_connected_finish_params", fields, inputs=[acc],
-                      outputs=list(fc.outputs))
+    if fc.kernel == FC:
+        fields = {k: f[k] for k in ("out_depth", "output_offset", "act_min", "act_max",
+                                    "output_multiplier", "output_shift")}
+        prefix = "edgec_fully_connected"
+    else:
+        _, h, w, c = (int(d) for d in f["input"])
+        fields = {"channels": c, "count": h * w,
+                  **{k: f[k] for k in ("input_offset", "output_offset", "multiplier",
+                                       "shift", "act_min", "act_max")}}
+        prefix = "edgec_mean"
+    return KernelCall(fc.name, fc.op, f"{prefix}_finish_s8", f"{prefix}_finish_params",
+                      fields, inputs=[acc], outputs=list(fc.outputs))
 
 
 # ---------------------------------------------------------------------------------------
