@@ -2,12 +2,18 @@
 
     python benchmarks/patch_bench.py              # plan only (seconds)
     python benchmarks/patch_bench.py --firmware   # also build and check on QEMU (minutes)
+    python benchmarks/patch_bench.py --shared     # the shared int8 models, --patch min
 
 For each network and board: the arena planned whole (plain), the board's arena budget, the
 arena with the first layers run stripe by stripe (--patch auto's choice), the split layer,
 the stripes and the extra MACs of the recomputed halo rows. With --firmware the model is
 compiled with `edgec compile` (2 samples checked against the golden model on QEMU) and the
 instructions per inference are printed, plain and striped where the plain one fits.
+
+With --shared: each int8 .tflite of ../shared/models planned plain and with --patch min
+(the smallest arena, fit or not; stripes may feed a fully connected layer), beside TFLite
+Micro's arena (shared/anchors.md); with --firmware too, compiled that way and checked on
+QEMU against the golden model and LiteRT.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from edgec.toolchain.plan import patch, plan_memory
 from edgec.toolchain.quantize import calibrate, quantize
 from edgec.toolchain.target import load_target
 from models import InvertedResidual, _conv_bn, _init, export_onnx
+from shared_data import anchors, models_dir
 
 
 class McuNetV2Like(nn.Module):
@@ -81,10 +88,60 @@ def _kb(n: int) -> str:
     return f"{n / 1024:,.1f} KB"
 
 
+def shared(models: Path, board: str, firmware: bool) -> None:
+    from edgec.toolchain.errors import EdgecError
+    tflm = anchors(models)
+    head = (f"{'model':26} {'TFLM total':>10} {'TFLM head':>9} {'plain':>7} {'min':>7} "
+            f"{'/TFLM':>6} {'striped':<52} {'extra MACs':>10}")
+    print(f"shared int8 models on {board}: arena bytes planned whole (plain) and with "
+          "--patch min")
+    print(head)
+    print("-" * len(head))
+    target = load_target(board)
+    for path in sorted(models.glob("*.tflite")):
+        opts = CompileOptions(model=path, target=board, out_dir=path.parent / "x")
+        try:
+            source = sources.load_source(opts)
+            if not source.quantized:
+                continue
+            program = lower(run_passes(source.graph, quantized=True))
+        except EdgecError:
+            continue
+        plain = plan_memory(select_kernels(program, target))
+        choice = patch.choose(program, plain, target.arena_budget_bytes, "min",
+                              lambda p: select_kernels(p, target))
+        arena = choice.plan.arena_bytes if choice else plain.arena_bytes
+        row = tflm.get(path.stem, {})
+        total, head_b = row.get("TFLM total"), row.get("TFLM head")
+        what = (f"{choice.stripes} x '{choice.split}'"
+                + (f" -> '{choice.into}'" if choice.into else "")) if choice else "-"
+        ratio = f"{arena / total:.2f}" if total else "-"
+        print(f"{path.stem:26} {total or '-':>10,} {head_b or '-':>9,} {plain.arena_bytes:>7,} "
+              f"{arena:>7,} {ratio:>6} {what[:52]:<52} "
+              f"{choice.macs_extra if choice else 0:>10,}")
+        if firmware:
+            with tempfile.TemporaryDirectory() as tmp:
+                rep = compile_model(CompileOptions(model=path, target=board,
+                                                   out_dir=Path(tmp) / "net",
+                                                   patch="min")).report
+            c = rep["check"]
+            print(f"    firmware --patch min: arena {rep['memory']['arena_bytes']:,} B, "
+                  f"{rep['latency']['instructions']:,} instructions, check "
+                  f"{c['mismatches']} mismatches (LiteRT {c['litert']['mismatches']}) in "
+                  f"{c['samples']} samples")
+    print("\n/TFLM: the --patch min arena over TFLite Micro's total arena (anchors.md)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--firmware", action="store_true", help="build and check on QEMU")
+    ap.add_argument("--shared", action="store_true",
+                    help="the shared int8 models with --patch min, beside TFLM")
+    ap.add_argument("--models", help="the shared models folder (default ../shared/models)")
     args = ap.parse_args()
+    if args.shared:
+        shared(models_dir(args.models), "stm32f746", args.firmware)
+        return
     head = (f"{'network':<20} {'board':<10} {'plain arena':>12} {'budget':>10} "
             f"{'patched':>10} {'split layer':<28} {'stripes':>7} {'extra MACs':>16} "
             f"{'time':>6}")

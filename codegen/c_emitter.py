@@ -37,6 +37,12 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_conv2d_s8": "conv2d_s8.c",
     "edgec_depthwise_conv2d_s8": "depthwise_conv2d_s8.c",
     "edgec_fully_connected_s8": "fully_connected_s8.c",
+    "edgec_fully_connected_first_s8": "fully_connected_partial_s8.c",
+    "edgec_fully_connected_partial_s8": "fully_connected_partial_s8.c",
+    "edgec_fully_connected_finish_s8": "fully_connected_partial_s8.c",
+    "edgec_mean_first_s8": "mean_partial_s8.c",
+    "edgec_mean_partial_s8": "mean_partial_s8.c",
+    "edgec_mean_finish_s8": "mean_partial_s8.c",
     "edgec_add_s8": "add_s8.c",
     "edgec_max_pool2d_s8": "pooling_s8.c",
     "edgec_avg_pool2d_s8": "pooling_s8.c",
@@ -251,6 +257,8 @@ def _layer_context(index: int, call_index: int, call: KernelCall, program: Progr
                              f"(layer {index}, node '{call.name}')")
         if graph.tensors[name].dtype == "float32":  # the float I/O kernels take float *
             return f"(float *)(void *)(edgec_arena + {int(plan.offsets[name])})"
+        if graph.tensors[name].dtype == "int32":  # accumulators (plan/patch.py)
+            return f"(int32_t *)(void *)(edgec_arena + {int(plan.offsets[name])})"
         return f"edgec_arena + {int(plan.offsets[name])}"
 
     input_table = [tensor_arg(t) for t in call.inputs] if call.input_array else []

@@ -56,8 +56,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "size: compact variants (int8 weights), -Os.")
 @click.option("--patch", default="auto", show_default=True,
               help="Patch-based execution of the first layers, stripe by stripe, when the "
-                   "arena does not fit: auto (only then), off, or N@layer (N stripes up to "
-                   "that layer, always).")
+                   "arena does not fit: auto (only then), min (the smallest arena, fit or "
+                   "not), off, or N@layer (N stripes up to that layer, or into that fully "
+                   "connected layer or mean, always).")
 def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no_build, no_run,
                 profile, seed, optimize, patch):
     """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx, .tflite) for a target board."""

@@ -113,6 +113,26 @@ def fully_connected_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     return _requantize_acc(acc, f, qm.mul_round_away).reshape(-1)
 
 
+def fully_connected_partial_s8(f: Fields, x: np.ndarray,
+                               acc: np.ndarray | None = None) -> np.ndarray:
+    """One part of a fully connected layer's input, summed into int32 (plan/patch.py):
+    the first part starts from the bias, a later one from `acc`."""
+    start, cols = int(f["col_start"]), int(f["cols"])
+    wts = _arr(f["weights"]).reshape(int(f["out_depth"]), int(f["in_depth"]))
+    part = wts[:, start:start + cols].astype(np.int64)
+    s = part @ (x.reshape(cols).astype(np.int64) + int(f["input_offset"]))
+    if acc is not None:
+        s += acc.astype(np.int64)
+    elif f["bias"] is not None:
+        s += _arr(f["bias"]).astype(np.int64)
+    return qm.wrap_i32(s).astype(np.int32)
+
+
+def fully_connected_finish_s8(f: Fields, acc: np.ndarray) -> np.ndarray:
+    """The summed parts requantized as fully_connected_s8 (one rounding, half away)."""
+    return _requantize_acc(acc.astype(np.int64), f, qm.mul_round_away).reshape(-1)
+
+
 def _broadcast_inputs(f: Fields, a: np.ndarray, b: np.ndarray):
     """The elements of each input that meet at each output element, in the output's C order:
     input k's element n*s.n + h*s.h + w*s.w + c*s.c (strides 0 on broadcast axes), as the
@@ -189,6 +209,22 @@ def mean_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     n, h, w, c = f["input"]
     acc = x.reshape(n, h * w, c).astype(np.int64).sum(axis=1) + h * w * int(f["input_offset"])
     out = qm.wrap_i32(qm.mbqm(acc, int(f["multiplier"]), int(f["shift"]))
+                      + int(f["output_offset"]))
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8).reshape(-1)
+
+
+def mean_partial_s8(f: Fields, x: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
+    """One row stripe of a mean's input, summed per channel into int32 (plan/patch.py)."""
+    s = x.reshape(int(f["pixels"]), int(f["channels"])).astype(np.int64).sum(axis=0)
+    if acc is not None:
+        s += acc.astype(np.int64)
+    return qm.wrap_i32(s).astype(np.int32)
+
+
+def mean_finish_s8(f: Fields, acc: np.ndarray) -> np.ndarray:
+    """The summed parts as mean_s8 finishes them."""
+    v = acc.astype(np.int64) + int(f["count"]) * int(f["input_offset"])
+    out = qm.wrap_i32(qm.mbqm(v, int(f["multiplier"]), int(f["shift"]))
                       + int(f["output_offset"]))
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int8).reshape(-1)
 
@@ -340,10 +376,16 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_conv2d_s8": conv2d_s8,
     "edgec_depthwise_conv2d_s8": depthwise_conv2d_s8,
     "edgec_fully_connected_s8": fully_connected_s8,
+    "edgec_fully_connected_first_s8": fully_connected_partial_s8,
+    "edgec_fully_connected_partial_s8": fully_connected_partial_s8,
+    "edgec_fully_connected_finish_s8": fully_connected_finish_s8,
     "edgec_add_s8": add_s8,
     "edgec_max_pool2d_s8": max_pool2d_s8,
     "edgec_avg_pool2d_s8": avg_pool2d_s8,
     "edgec_mean_s8": mean_s8,
+    "edgec_mean_first_s8": mean_partial_s8,
+    "edgec_mean_partial_s8": mean_partial_s8,
+    "edgec_mean_finish_s8": mean_finish_s8,
     "edgec_softmax_s8": softmax_s8,
     "edgec_requantize_s8": requantize_s8,
     "edgec_mul_s8": mul_s8,
@@ -375,14 +417,16 @@ KERNELS.update({name: _via_reference(ref, fn) for name, (ref, fn) in REFERENCE_O
 
 
 def run_call(call: KernelCall, *inputs: np.ndarray) -> np.ndarray:
-    """One kernel call on flat inputs (int8; float32 for a float graph input); returns the
-    flat output (int8, or float32 from a dequantize). A view returns its input's bytes."""
+    """One kernel call on flat inputs (int8; float32 for a float graph input; int32
+    accumulators); returns the flat output (int8, float32 from a dequantize, int32
+    accumulators). A view returns its input's bytes."""
     if call.view:
         return np.asarray(inputs[0]).reshape(-1)
     fn = KERNELS.get(call.kernel)
     if fn is None:
         raise EdgecError(f"golden model has no kernel '{call.kernel}' (node '{call.name}')")
-    flat = [np.ascontiguousarray(a, dtype=np.float32 if np.asarray(a).dtype == np.float32
+    flat = [np.ascontiguousarray(a, dtype=np.asarray(a).dtype
+                                 if np.asarray(a).dtype in (np.float32, np.int32)
                                  else np.int8).reshape(-1) for a in inputs]
     return fn(call.fields, *flat)
 

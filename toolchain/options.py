@@ -22,5 +22,5 @@ class CompileOptions:
     seed: int = 0
     profile: bool = False
     optimize: str = "speed"  # "speed" | "size": kernel variants (lower/select.py), -O2 | -Os
-    patch: str = "auto"  # "auto" | "off" | "N@layer": striped first layers (plan/patch.py)
+    patch: str = "auto"  # "auto" | "min" | "off" | "N@layer": striped first layers (plan/patch.py)
     warnings: list[str] = field(default_factory=list)

@@ -362,7 +362,9 @@ def format_markdown(report: dict) -> str:
     patch = report.get("patch")
     if patch:
         lines += ["", f"Patch-based execution: the first {patch['layers_striped']} layers (up "
-                      f"to '{patch['split_layer']}') run in {patch['stripes']} row stripes; "
+                      f"to '{patch['split_layer']}') run in {patch['stripes']} row stripes"
+                      + (f", each fed at once to '{patch['into_layer']}' (int32 sums, "
+                         "requantized once)" if patch.get("into_layer") else "") + "; "
                       f"arena {_n(patch['arena_plain_bytes'])} B without stripes, "
                       f"{_n(patch['arena_patched_bytes'])} B with; "
                       f"{patch['macs_extra']:,} extra MACs "

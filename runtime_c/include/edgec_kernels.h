@@ -170,6 +170,66 @@ typedef struct {
 edgec_status edgec_fully_connected_s8(const edgec_fully_connected_params *p,
                                       const int8_t *in, int8_t *out);
 
+/**
+ * Parameters of edgec_fully_connected_first_s8 / _partial_s8: one part of a fully connected
+ * layer's input (one row, C_IN values) at a time, summed into int32 accumulators
+ * (patch-based inference, toolchain/plan/patch.py).
+ */
+typedef struct {
+    int32_t in_depth;           /**< C_IN of the whole layer (the weights' row length) */
+    int32_t col_start;          /**< first input value of this part */
+    int32_t cols;               /**< input values in this part */
+    int32_t out_depth;          /**< C_OUT */
+    int32_t input_offset;       /**< -input zero point */
+    const int8_t *weights;      /**< [C_OUT, in_depth], the whole layer's */
+    const int32_t *bias;        /**< [C_OUT] or NULL; added by the first part only */
+} edgec_fully_connected_partial_params;
+
+/**
+ * The first part: acc[co] = bias[co] + sum_{d < cols} w[co, col_start + d] * (in[d] +
+ * input_offset).
+ *
+ * @param[in]  p    parameters
+ * @param[in]  in   [cols] the part of the input
+ * @param[out] acc  [C_OUT] int32
+ */
+edgec_status edgec_fully_connected_first_s8(const edgec_fully_connected_partial_params *p,
+                                            const int8_t *in, int32_t *acc);
+
+/**
+ * A later part: acc[co] = acc_in[co] + the part's sum (as above). acc may be acc_in.
+ *
+ * @param[in]  p       parameters
+ * @param[in]  in      [cols] the part of the input
+ * @param[in]  acc_in  [C_OUT] the sums of the earlier parts
+ * @param[out] acc     [C_OUT]
+ */
+edgec_status edgec_fully_connected_partial_s8(const edgec_fully_connected_partial_params *p,
+                                              const int8_t *in, const int32_t *acc_in,
+                                              int32_t *acc);
+
+/** Parameters of edgec_fully_connected_finish_s8 (those of edgec_fully_connected_s8's
+ * requantization). */
+typedef struct {
+    int32_t out_depth;          /**< C_OUT */
+    int32_t output_offset;      /**< output zero point */
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *output_multiplier; /**< [C_OUT] */
+    const int32_t *output_shift;      /**< [C_OUT] */
+} edgec_fully_connected_finish_params;
+
+/**
+ * The summed parts requantized as edgec_fully_connected_s8 does (one rounding, half away
+ * from zero): the bytes of the layer run on the whole input at once.
+ *
+ * @param[in]  p    parameters
+ * @param[in]  acc  [C_OUT] int32, every part summed
+ * @param[out] out  [C_OUT]
+ */
+edgec_status edgec_fully_connected_finish_s8(const edgec_fully_connected_finish_params *p,
+                                             const int32_t *acc, int8_t *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* ADD                                                                                   */
 /* ------------------------------------------------------------------------------------ */
@@ -344,6 +404,38 @@ typedef struct {
  * Note the rounding differs from an average pool over the whole image.
  */
 edgec_status edgec_mean_s8(const edgec_mean_params *p, const int8_t *in, int8_t *out);
+
+/** Parameters of edgec_mean_first_s8 / _partial_s8: one row stripe of a mean's input at a
+ * time, summed per channel into int32 (patch-based inference, toolchain/plan/patch.py). */
+typedef struct {
+    int32_t pixels;             /**< pixels (rows * W) in this part */
+    int32_t channels;           /**< C */
+} edgec_mean_partial_params;
+
+/** The first part: acc[c] = sum over the part's pixels of in[pixel, c]. */
+edgec_status edgec_mean_first_s8(const edgec_mean_partial_params *p, const int8_t *in,
+                                 int32_t *acc);
+
+/** A later part: acc[c] = acc_in[c] + the part's sum. acc may be acc_in. */
+edgec_status edgec_mean_partial_s8(const edgec_mean_partial_params *p, const int8_t *in,
+                                   const int32_t *acc_in, int32_t *acc);
+
+/** Parameters of edgec_mean_finish_s8 (those of edgec_mean_s8 for one image). */
+typedef struct {
+    int32_t channels;           /**< C */
+    int32_t count;              /**< H * W of the whole input */
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} edgec_mean_finish_params;
+
+/** The summed parts, offset and requantized as edgec_mean_s8 does: the whole mean's
+ * bytes. */
+edgec_status edgec_mean_finish_s8(const edgec_mean_finish_params *p, const int32_t *acc,
+                                  int8_t *out);
 
 /* ------------------------------------------------------------------------------------ */
 /* SOFTMAX                                                                               */

@@ -1,7 +1,7 @@
 """Patch-based inference (MCUNetV2): run the high-resolution first layers stripe by stripe.
 
     choose(program, plain, budget, option, select, board) -> PatchChoice | None
-    stripe_program(program, split, stripes) -> Program      # the striped calls
+    stripe_program(program, split, stripes, into_fc) -> Program  # the striped calls
     plan_program(program) -> Plan                            # plan_memory, slice aware
 
 When the first layers set the arena's peak, the prefix calls[0..split] runs once per
@@ -20,6 +20,15 @@ reuses their bytes from stripe to stripe and only the split layer's full output 
 stripe by stripe) and one stripe's intermediates are ever live. Reading part of a tensor or
 writing a stripe into the split output is a row *slice* (Program.slices: name ->
 (parent, first row)): its bytes are the parent's from that row on, a pointer offset.
+
+Into a fully connected layer (`into_fc`): when the split output feeds only an FC (one row),
+the split output is never whole (likewise into a mean over H and W: per-channel sums). Each stripe is handed to the FC at once: in NHWC a row
+stripe is a contiguous run of the flattened input, so it meets a run of weight columns;
+edgec_fully_connected_first_s8 / _partial_s8 sum it into C_OUT int32 accumulators (an
+arena tensor "<fc>@acc", each stripe's a slice at row 0 of it) and
+edgec_fully_connected_finish_s8 requantizes once. Integer sums are exact, so the bytes
+are the whole layer's. Leading views of the graph input (a reshape to NHWC) stay ahead of
+the stripes, which read the view.
 """
 from __future__ import annotations
 
@@ -29,11 +38,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import BudgetError, EdgecError
 from ..ir import Tensor
 from ..lower.program import ConstArray, KernelCall, Program
 from .arena import Plan, plan_memory
 
+FC = "edgec_fully_connected_s8"
+MEAN = "edgec_mean_s8"
 SPATIAL = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8", "edgec_max_pool2d_s8",
            "edgec_avg_pool2d_s8"}
 ROWWISE_SIZE = {"edgec_lut_s8", "edgec_hard_swish_s8", "edgec_leaky_relu_s8",
@@ -53,10 +66,11 @@ class PatchChoice:
     arena_plain_bytes: int
     macs_plain: int
     macs_extra: int
+    into: str | None = None  # the fully connected layer fed stripe by stripe, if any
 
     def report(self) -> dict:
         return {"split_layer": self.split, "stripes": self.stripes,
-                "layers_striped": self.split_index + 1,
+                "layers_striped": self.split_index + 1, "into_layer": self.into,
                 "arena_plain_bytes": self.arena_plain_bytes,
                 "arena_patched_bytes": self.plan.arena_bytes,
                 "macs_plain": self.macs_plain, "macs_extra": self.macs_extra,
@@ -65,13 +79,14 @@ class PatchChoice:
 
 
 def parse_option(text: str) -> tuple[str, int | None, str | None]:
-    """'auto' | 'off' | 'N@layer' -> (mode, stripes, layer)."""
-    if text in ("auto", "off"):
+    """'auto' | 'min' | 'off' | 'N@layer' -> (mode, stripes, layer)."""
+    if text in ("auto", "min", "off"):
         return text, None, None
     m = OPTION_RE.match(text)
     if m is None or int(m.group(1)) < 2:
-        raise EdgecError(f"--patch {text!r}: use auto, off or N@layer (N >= 2 stripes, layer "
-                         "= the last layer to run stripe by stripe), e.g. --patch 4@conv3")
+        raise EdgecError(f"--patch {text!r}: use auto, min, off or N@layer (N >= 2 stripes, "
+                         "layer = the last layer to run stripe by stripe, or the fully "
+                         "connected layer or mean they feed), e.g. --patch 4@conv3")
     return "force", int(m.group(1)), m.group(2)
 
 
@@ -134,14 +149,51 @@ def _stripeable(program: Program, call: KernelCall) -> bool:
     return True
 
 
+def _lead(program: Program) -> tuple[int, str]:
+    """(number of leading views of the graph input, the tensor the stripes read): a
+    reshape of the input to NHWC stays whole, ahead of the stripes."""
+    graph = program.graph
+    source, start = graph.inputs[0], 0
+    for call in program.calls:
+        out = call.outputs[0] if len(call.outputs) == 1 else None
+        t = graph.tensors.get(out) if out else None
+        if not (call.view and call.inputs == [source] and t is not None and t.dtype == "int8"
+                and len(t.shape) == 4 and t.shape[0] == 1 and out not in graph.outputs):
+            break
+        source, start = out, start + 1
+    return start, source
+
+
+def fc_after(program: Program, k: int) -> int | None:
+    """The index of the call that alone reads calls[k]'s output and reduces it whole: a
+    fully connected layer taking it as its one input row, or a mean over its H and W;
+    else None. (Named for the first kind; the stripes may run into either.)"""
+    graph = program.graph
+    target = program.calls[k].outputs[0]
+    readers = [i for i, c in enumerate(program.calls) if target in c.inputs]
+    if readers != [k + 1] or target in graph.outputs:
+        return None
+    call = program.calls[k + 1]
+    if call.inputs != [target] or len(call.outputs) != 1:
+        return None
+    f, shape = call.fields, tuple(int(d) for d in graph.tensors[target].shape)
+    if call.kernel == FC:
+        size = int(np.prod(shape, dtype=np.int64))
+        return k + 1 if int(f["rows"]) == 1 and int(f["in_depth"]) == size else None
+    if call.kernel == MEAN:
+        return k + 1 if tuple(int(d) for d in f["input"]) == shape else None
+    return None
+
+
 def split_candidates(program: Program) -> list[int]:
     """Indices k such that calls[0..k] can run stripe by stripe: each is a conv, pooling
-    or rowwise elementwise call on 4-D int8 tensors, reads only the graph input or the
-    prefix's own tensors, and only calls[k]'s output is needed after the prefix."""
+    or rowwise elementwise call on 4-D int8 tensors (after the input's leading views),
+    reads only the graph input or the prefix's own tensors, and only calls[k]'s output is
+    needed after the prefix."""
     graph = program.graph
     if len(graph.inputs) != 1:
         return []
-    source = graph.inputs[0]
+    start, source = _lead(program)
     readers: dict[str, list[int]] = {}
     for i, call in enumerate(program.calls):
         for name in call.inputs:
@@ -150,6 +202,8 @@ def split_candidates(program: Program) -> list[int]:
     produced: list[str] = []
     spatial = False
     for k, call in enumerate(program.calls):
+        if k < start:
+            continue
         if not _stripeable(program, call):
             break
         if any(n != source and n not in produced for n in call.inputs):
@@ -207,16 +261,23 @@ def _stripe_call(call: KernelCall, s: int, out_rows: tuple[int, int],
                                inplace_overlap=dict(call.inplace_overlap))
 
 
-def stripe_program(program: Program, split: int, stripes: int) -> Program:
-    """calls[0..split] run once per stripe of calls[split]'s output rows (module doc)."""
+def stripe_program(program: Program, split: int, stripes: int,
+                   into_fc: bool = False) -> Program:
+    """calls[0..split] run once per stripe of calls[split]'s output rows (module doc);
+    `into_fc`: each stripe feeds the fully connected call that follows (fc_after)."""
     if split not in split_candidates(program):
         raise EdgecError(f"layer {split} cannot end a striped prefix")
+    fc_index = fc_after(program, split) if into_fc else None
+    if into_fc and fc_index is None:
+        raise EdgecError(f"layer {split} feeds no fully connected layer or mean alone")
     graph = program.graph.copy()
     tensors = graph.tensors
-    prefix = program.calls[:split + 1]
-    source, target = graph.inputs[0], prefix[-1].outputs[0]
+    start, source = _lead(program)
+    prefix = program.calls[start:split + 1]
+    target = prefix[-1].outputs[0]
     slices = dict(program.slices)
-    calls: list[KernelCall] = []
+    calls: list[KernelCall] = list(program.calls[:start])
+    acc = None
 
     def height(name: str) -> int:
         return int(tensors[name].shape[1])
@@ -257,14 +318,67 @@ def stripe_program(program: Program, split: int, stripes: int) -> Program:
                 ins.append(sliced)
             out = call.outputs[0]
             lo, hi = need[out]
-            own = f"{out}@s{s}" if out != target else f"{out}@r{lo}-{hi}"
+            own = f"{out}@s{s}" if out != target or into_fc else f"{out}@r{lo}-{hi}"
             row_tensor(out, own, hi - lo)
-            if out == target:
+            if out == target and not into_fc:
                 slices[own] = (target, lo)
             held[out] = own
             in_rows = wants[i][0]
             calls.append(_stripe_call(call, s, (lo, hi), in_rows, ins, own, height(out)))
-    return Program(graph=graph, calls=calls + program.calls[split + 1:], slices=slices)
+        if fc_index is not None:
+            part, acc = _fc_part(program.calls[fc_index], s, (a, b), held[target], acc,
+                                 tensors, slices, tensors[target])
+            calls.append(part)
+    if fc_index is None:
+        return Program(graph=graph, calls=calls + program.calls[split + 1:], slices=slices)
+    return Program(graph=graph, calls=calls + [_fc_finish(program.calls[fc_index], acc)]
+                   + program.calls[fc_index + 1:], slices=slices)
+
+
+def _fc_part(fc: KernelCall, s: int, rows: tuple[int, int], stripe: str, acc: str | None,
+             tensors: dict, slices: dict, target: Tensor) -> tuple[KernelCall, str]:
+    """The reducing call's int32 sums over stripe `s` (rows [a, b) of its input): a fully
+    connected layer's over the matching weight columns, or a mean's per channel."""
+    f = fc.fields
+    row_values = int(np.prod(target.shape, dtype=np.int64)) // int(target.shape[1])
+    if fc.kernel == FC:
+        depth = int(f["out_depth"])
+        cols = (rows[1] - rows[0]) * row_values
+        fields = {"in_depth": int(f["in_depth"]), "col_start": rows[0] * row_values,
+                  "cols": cols, "out_depth": depth, "input_offset": f["input_offset"],
+                  "weights": f["weights"], "bias": f["bias"] if acc is None else None}
+        prefix, macs = "edgec_fully_connected", cols * depth
+    else:
+        depth = int(target.shape[3])
+        fields = {"pixels": (rows[1] - rows[0]) * int(target.shape[2]), "channels": depth}
+        prefix, macs = "edgec_mean", 0
+    root = f"{fc.name}@acc"
+    tensors[root] = Tensor(root, (1, depth), "int32")
+    mine = f"{root}@s{s}"
+    tensors[mine] = Tensor(mine, (1, depth), "int32")
+    slices[mine] = (root, 0)
+    kernel = f"{prefix}_first_s8" if acc is None else f"{prefix}_partial_s8"
+    call = KernelCall(f"{fc.name}@s{s}", fc.op, kernel, f"{prefix}_partial_params",
+                      fields, inputs=[stripe] + ([acc] if acc else []), outputs=[mine],
+                      macs=macs)
+    return call, mine
+
+
+def _fc_finish(fc: KernelCall, acc: str) -> KernelCall:
+    """The reducing call's requantization of the summed parts, as the whole call's."""
+    f = fc.fields
+    if fc.kernel == FC:
+        fields = {k: f[k] for k in ("out_depth", "output_offset", "act_min", "act_max",
+                                    "output_multiplier", "output_shift")}
+        prefix = "edgec_fully_connected"
+    else:
+        _, h, w, c = (int(d) for d in f["input"])
+        fields = {"channels": c, "count": h * w,
+                  **{k: f[k] for k in ("input_offset", "output_offset", "multiplier",
+                                       "shift", "act_min", "act_max")}}
+        prefix = "edgec_mean"
+    return KernelCall(fc.name, fc.op, f"{prefix}_finish_s8", f"{prefix}_finish_params",
+                      fields, inputs=[acc], outputs=list(fc.outputs))
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,74 +415,106 @@ def plan_program(program: Program, **kwargs) -> Plan:
 # The automatic choice
 # ---------------------------------------------------------------------------------------
 
-def _layer_index(program: Program, layer: str, candidates: list[int]) -> int:
+def _layer_index(program: Program, layer: str, candidates: list[int]) -> tuple[int, bool]:
+    """(split index, into_fc) for `N@layer`: a prefix's last layer, or the fully
+    connected layer it feeds."""
     for k in candidates:
         if program.calls[k].name == layer:
-            return k
-    names = ", ".join(program.calls[k].name for k in candidates) or "none"
+            return k, False
+        j = fc_after(program, k)
+        if j is not None and program.calls[j].name == layer:
+            return k, True
+    names = [program.calls[k].name for k in candidates]
+    names += [program.calls[j].name for j in (fc_after(program, k) for k in candidates)
+              if j is not None]
     raise EdgecError(f"--patch: layer '{layer}' cannot end a striped prefix; the layers that "
-                     f"can: {names}")
+                     f"can: {', '.join(names) or 'none'}")
+
+
+def options(program: Program, budget: int | None = None) -> list[tuple[int, int, int, bool]]:
+    """Every striping worth planning, as (extra MACs, split index, stripes, into_fc),
+    cheapest first; with a `budget`, those whose whole input and split output alone
+    exceed it are left out."""
+    start, _ = _lead(program)
+    tensors = program.graph.tensors
+    macs = sum(c.macs for c in program.calls)
+    out = []
+    for k in split_candidates(program):
+        target = tensors[program.calls[k].outputs[0]]
+        rows = int(target.shape[1])
+        for into_fc in (False, True) if fc_after(program, k) is not None else (False,):
+            if k == start and not into_fc:
+                continue  # one layer: its input and output stay whole, nothing to save
+            if not into_fc and budget is not None and \
+                    tensors[program.graph.inputs[0]].nbytes + target.nbytes > budget:
+                continue  # in stripe order both are whole and live as the last stripe starts
+            for n in range(2, min(MAX_STRIPES, rows) + 1):
+                extra = sum(c.macs for c in stripe_program(program, k, n, into_fc).calls) - macs
+                out.append((extra, k, n, into_fc))
+    return sorted(out)
 
 
 def choose(program: Program, plain: Plan, budget: int, option: str,
            select: Callable[[Program], Program], board: str = "the target"
            ) -> PatchChoice | None:
-    """The striping with the fewest extra MACs whose arena fits `budget` (or the forced
-    one). `program` is the lowered program (before kernel selection, so each stripe gets
+    """The striping with the fewest extra MACs whose arena fits `budget`; with 'min' the
+    one with the smallest arena, fit or not (ties: the fewest extra MACs); or the forced
+    one. `program` is the lowered program (before kernel selection, so each stripe gets
     the kernel variant that suits its shape), `plain` the plan of select(program).
-    None: striping is off, not needed (auto and the plain arena fits) or impossible (no
-    prefix can be striped: the caller's budget check reports the plain arena)."""
+    None: striping is off, not needed (auto and the plain arena fits; min and no striping
+    beats it) or impossible (no prefix can be striped: the caller's budget check reports
+    the plain arena)."""
     mode, forced_stripes, layer = parse_option(option)
     if mode == "off" or (mode == "auto" and plain.arena_bytes <= budget):
         return None
     candidates = split_candidates(program)
-    if mode == "auto" and not [k for k in candidates if k > 0]:
-        return None
     macs = sum(c.macs for c in program.calls)
 
-    def build(k: int, n: int, exact: bool) -> PatchChoice:
-        striped = select(stripe_program(program, k, n))
+    def build(k: int, n: int, into_fc: bool, exact: bool) -> PatchChoice:
+        striped = select(stripe_program(program, k, n, into_fc))
         plan = plan_program(striped, exact=exact)
+        into = program.calls[fc_after(program, k)].name if into_fc else None
         return PatchChoice(striped, plan, program.calls[k].name, k, n, plain.arena_bytes,
-                           macs, sum(c.macs for c in striped.calls) - macs)
+                           macs, sum(c.macs for c in striped.calls) - macs, into)
+
+    def rebuild(c: PatchChoice) -> PatchChoice:  # exactly planned
+        return build(c.split_index, c.stripes, c.into is not None, True)
 
     if mode == "force":
-        k = _layer_index(program, layer, candidates)
+        k, into_fc = _layer_index(program, layer, candidates)
         rows = int(program.graph.tensors[program.calls[k].outputs[0]].shape[1])
         if forced_stripes > rows:
             raise EdgecError(f"--patch {option}: layer '{layer}' has {rows} output rows, "
                              f"fewer than {forced_stripes} stripes")
-        return build(k, forced_stripes, True)
+        return build(k, forced_stripes, into_fc, True)
+    if mode == "min":
+        built = [build(k, n, f, False) for _, k, n, f in options(program)]
+        if not built:
+            return None
+        best = min(built, key=lambda c: (c.plan.arena_bytes, c.macs_extra))
+        best = rebuild(best)
+        return best if best.plan.arena_bytes < plain.arena_bytes else None
     # Extra MACs need no plan: try the options from the cheapest up, the first that fits
     # wins (planned with the greedy placement while searching, exactly at the end).
-    options = []
-    tensors = program.graph.tensors
-    for k in candidates:
-        rows = int(tensors[program.calls[k].outputs[0]].shape[1])
-        if k == 0:
-            continue  # one layer: its input and output stay whole, nothing to save
-        if tensors[program.graph.inputs[0]].nbytes + tensors[program.calls[k].outputs[0]].nbytes \
-                > budget:
-            continue  # in stripe order both are whole and live as the last stripe starts
-        for n in range(2, min(MAX_STRIPES, rows) + 1):
-            extra = sum(c.macs for c in stripe_program(program, k, n).calls) - macs
-            options.append((extra, k, n))
     best: PatchChoice | None = None
     smallest: PatchChoice | None = None
-    for extra, k, n in sorted(options):
+    for extra, k, n, into_fc in options(program, budget):
         if best is not None and extra > best.macs_extra:
             break  # the options as cheap as the first fit are all tried: the smallest wins
-        c = build(k, n, False)
+        c = build(k, n, into_fc, False)
         if c.plan.arena_bytes <= budget and (best is None
                                             or c.plan.arena_bytes < best.plan.arena_bytes):
             best = c
         if smallest is None or c.plan.arena_bytes < smallest.plan.arena_bytes:
             smallest = c
     if best is None:
+        if not [k for k in candidates if k > _lead(program)[0]
+                or fc_after(program, k) is not None]:
+            return None
         smallest_text = (f"at best {smallest.plan.arena_bytes} B, with {smallest.stripes} "
-                         f"stripes up to '{smallest.split}'" if smallest else
+                         f"stripes up to '{smallest.into or smallest.split}'" if smallest else
                          "the input and each striped prefix's output alone exceed it")
         raise BudgetError(f"arena needs {plain.arena_bytes} B but {board} has {budget} B for "
                           f"it, and run stripe by stripe it does not fit either "
                           f"({smallest_text}); use a board with more SRAM or a smaller model")
-    return build(best.split_index, best.stripes, True)
+    return rebuild(best)
