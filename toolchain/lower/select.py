@@ -16,10 +16,13 @@ recorded in KernelCall.kernel (and so in the generated call, its comment and the
     depthwise 3x3, dilation 1    -> edgec_depthwise_conv2d_3x3_s8    (scratch: an int16 plane)
     depthwise, any other         -> edgec_depthwise_conv2d_opt_s8
     fully_connected              -> edgec_fully_connected_opt_s8 / _fast_s8 (no scratch)
+    add ("speed" only)           -> edgec_add_lut_s8 (two int32[256] tables: 2 KB of flash)
+    max / avg pool, mean         -> edgec_{max,avg}_pool2d_opt_s8, edgec_mean_opt_s8 (same
+                                    parameters, four channels per window walk)
 
 "speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
 instructions) while the weights fit 3/4 of the target's flash, largest layers
-falling back first; "size" takes the compact variants (int8 weights, -Os). The optimized
+falling back first; "size" takes the compact variants (int8 weights, -Os) and keeps the reference ADD. The optimized
 kernels use SXTB16/SMLAD, so on a core without the DSP extension (Cortex-M0+/M3) the
 reference kernels stay.
 
@@ -35,12 +38,16 @@ from dataclasses import replace
 import numpy as np
 
 from .opt_layout import (FLAG_CLAMP, FLAG_DW_TRANSPOSED, FLAG_RQ_EXACT, accumulator_bound,
-                         ceil_to, pack_depthwise, pack_fc, pack_gemm, requant_table)
+                         add_table, ceil_to, pack_depthwise, pack_fc, pack_gemm, requant_table)
 from .program import ConstArray, KernelCall, Program
 
 OPTIMIZE_CHOICES = ("speed", "size")
 WIDE_FLASH_FRACTION = 0.75  # int16 weights only while all weights fit this share of flash
 MAX_PLANE_BYTES = 32 * 1024  # larger depthwise planes: keep the reference kernel
+WIDE_ONLY = {"edgec_add_lut_s8"}  # speed-only kernels whose constants the budget may drop
+SAME_PARAMS = {"edgec_max_pool2d_s8": "edgec_max_pool2d_opt_s8",
+               "edgec_avg_pool2d_s8": "edgec_avg_pool2d_opt_s8",
+               "edgec_mean_s8": "edgec_mean_opt_s8"}
 
 
 def select_kernels(program: Program, target, optimize: str = "speed") -> Program:
@@ -58,7 +65,7 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
         for i in order:
             if sum(c.const_bytes for c in calls) <= budget:
                 break
-            if calls[i].kernel.endswith("_fast_s8"):
+            if calls[i].kernel.endswith("_fast_s8") or calls[i].kernel in WIDE_ONLY:
                 calls[i] = select_call(program.calls[i], wide=False)
     return Program(graph=program.graph, calls=calls)
 
@@ -72,6 +79,10 @@ def select_call(call: KernelCall, wide: bool) -> KernelCall:
         return _depthwise(call, wide)
     if call.kernel == "edgec_fully_connected_s8":
         return _fully_connected(call, wide)
+    if call.kernel == "edgec_add_s8" and wide:
+        return _add(call)
+    if call.kernel in SAME_PARAMS:
+        return replace(call, kernel=SAME_PARAMS[call.kernel])
     return call
 
 
@@ -288,3 +299,22 @@ def _fully_connected(call: KernelCall, wide: bool) -> KernelCall:
     kernel = "edgec_fully_connected_" + ("fast" if wide else "opt") + "_s8"
     return _variant(call, kernel=kernel, params_type="edgec_fully_connected_opt_params",
                     fields=fields, inplace={})
+
+
+def _add(call: KernelCall) -> KernelCall:
+    """edgec_add_lut_s8: the reference fields, the two scaled-input tables, and the output
+    requantization of their sum as one fast rq row when it applies (else exact mode)."""
+    f = call.fields
+    ls = int(f["left_shift"])
+    t1 = add_table(f["input1_offset"], f["input1_multiplier"], f["input1_shift"], ls)
+    t2 = add_table(f["input2_offset"], f["input2_multiplier"], f["input2_shift"], ls)
+    bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
+    table, exact = requant_table(None, np.array([f["output_multiplier"]]),
+                                 np.array([f["output_shift"]]), int(f["output_offset"]),
+                                 np.array([bound]))
+    _, mult, rnd, shift = (int(v) for v in table[0]) if not exact else (0, 0, 0, 0)
+    fields = {**f, "flags": _flags(exact, f["act_min"], f["act_max"]), "rq_mult": mult,
+              "rq_round": rnd, "rq_shift": shift, "table1": ConstArray("int32_t", t1),
+              "table2": ConstArray("int32_t", t2)}
+    return replace(call, kernel="edgec_add_lut_s8", params_type="edgec_add_lut_params",
+                   fields=fields)
