@@ -417,6 +417,40 @@ def test_firmware_equals_reference(case, optimize, firmwares):
     _assert_same(res.outputs, _want(ref, samples), "firmware")
 
 
+M4_TARGET = load_target("stm32f411")  # QEMU mps2-an386: Cortex-M4, DSP, no M7 dual issue
+M4_CASES = ["o_conv1x1_c7_c5_odd_w", "o_conv_10x4_s2_kws_like", "o_dw3x3_s2_c5_tall_odd",
+            "o_dw5x3_tall", "o_fc_c13_c5_rows3", "o_add_odd_105_relu6", "o_add_exact_rq",
+            "o_avgpool_272px_c5", "o_maxpool_3x3_s2_pad_c6_relu", "o_mean_272px_c6"]
+
+
+@pytest.fixture(scope="module")
+def m4_firmwares(tmp_path_factory):
+    from edgec.toolchain.build import build_firmware
+    root = tmp_path_factory.mktemp("opt_m4")
+    by_id = {c.id: c for c in OPT_ONLY}
+
+    def build(case_id):
+        ref, opt, plan, inputs = _build(by_id[case_id], "speed")
+        src = root / case_id / "src"
+        emit_sources(opt, plan, src, META)
+        return ref, inputs, build_firmware(src, M4_TARGET, src.parent)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(M4_CASES, pool.map(build, M4_CASES)))
+
+
+@pytest.mark.parametrize("case_id", M4_CASES)
+def test_firmware_cortex_m4_equals_reference(case_id, m4_firmwares):
+    """The DSP paths on QEMU's Cortex-M4 (mps2-an386) as well."""
+    from edgec.toolchain.emulator import run_firmware
+    ref, inputs, fw = m4_firmwares[case_id]
+    samples = inputs[ref.graph.inputs[0]]
+    out_bytes = ref.graph.tensors[ref.graph.outputs[0]].nbytes
+    res = run_firmware(fw.elf, M4_TARGET, samples.reshape(len(samples), -1), out_bytes,
+                       timeout_s=60)
+    _assert_same(res.outputs, _want(ref, samples), "Cortex-M4 firmware")
+
+
 def test_inplace_is_exercised(firmwares):
     """Some of the cases above ran with the planner's in-place aliases on opt kernels."""
     aliased = {a["call"] for (_, _), (_, opt, plan, _, _) in firmwares.items()
