@@ -89,6 +89,13 @@ OPT_ONLY = [
                                                (0.09, -20), act=(0.0, None), swap=True), 134),
     Case("o_add_channel_bcast_odd", _binary("add", (2, 3, 3, 5), "channel", (0.05, 2),
                                             (0.3, 0)), 135),
+    # MUL with the fast requantization: odd sizes, broadcast first, exact mode (shift > 0)
+    Case("o_mul_odd_105_relu6", _binary("mul", (1, 3, 5, 7), "same", (0.05, -3), (0.1, 12),
+                                        act=(0.0, 6.0)), 136),
+    Case("o_mul_row_bcast_first", _binary("mul", (1, 3, 5, 7), "row", (0.04, 5), (0.09, -20),
+                                          swap=True), 137),
+    Case("o_mul_gt1_exact", _binary("mul", (1, 1, 3, 5), "same", (0.1, 0), (0.2, -10),
+                                    out_q=(0.001, 0)), 138),
     # pooling and MEAN with the channels innermost: channel tails, padding, windows over
     # 255 pixels (the int32 sums), a kws-like global average
     Case("o_maxpool_3x3_s2_pad_c6_relu", _pool("max_pool2d", (1, 7, 9, 6), (3, 3), (2, 2),
@@ -233,6 +240,7 @@ def test_selection_choices():
     assert kernels(by_id["o_avgpool_272px_c5"], "size") == ["edgec_avg_pool2d_opt_s8"]
     assert kernels(by_id["o_maxpool_2x2_c3"]) == ["edgec_max_pool2d_opt_s8"]
     assert kernels(by_id["o_mean_c3_batch2"]) == ["edgec_mean_opt_s8"]
+    assert kernels(by_id["o_mul_odd_105_relu6"], "size")[-1] == "edgec_mul_opt_s8"
     # no DSP extension (Cortex-M0+/M3): the reference kernels stay
     from dataclasses import replace
     no_dsp = replace(TARGET, dsp=False)
@@ -265,8 +273,11 @@ def test_selection_inplace_and_flags():
                            TARGET).calls[0]
     assert exact.fields["flags"] & ol.FLAG_RQ_EXACT
     adds = {cid: select_kernels(lower(build_graph(by_id[cid])), TARGET).calls[-1]
-            for cid in ("o_add_exact_rq", "o_add_odd_105_relu6", "o_add_odd_1x1x1x3")}
+            for cid in ("o_add_exact_rq", "o_add_odd_105_relu6", "o_add_odd_1x1x1x3",
+                        "o_mul_gt1_exact", "o_mul_odd_105_relu6")}
     assert adds["o_add_exact_rq"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert adds["o_mul_gt1_exact"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert not adds["o_mul_odd_105_relu6"].fields["flags"] & ol.FLAG_RQ_EXACT
     assert not adds["o_add_odd_1x1x1x3"].fields["flags"] & ol.FLAG_RQ_EXACT
     assert adds["o_add_odd_105_relu6"].inplace  # same-shape: in place on an input
 
@@ -420,7 +431,8 @@ def test_firmware_equals_reference(case, optimize, firmwares):
 M4_TARGET = load_target("stm32f411")  # QEMU mps2-an386: Cortex-M4, DSP, no M7 dual issue
 M4_CASES = ["o_conv1x1_c7_c5_odd_w", "o_conv_10x4_s2_kws_like", "o_dw3x3_s2_c5_tall_odd",
             "o_dw5x3_tall", "o_fc_c13_c5_rows3", "o_add_odd_105_relu6", "o_add_exact_rq",
-            "o_avgpool_272px_c5", "o_maxpool_3x3_s2_pad_c6_relu", "o_mean_272px_c6"]
+            "o_avgpool_272px_c5", "o_maxpool_3x3_s2_pad_c6_relu", "o_mean_272px_c6",
+            "o_mul_odd_105_relu6", "o_mul_row_bcast_first", "o_mul_gt1_exact"]
 
 
 @pytest.fixture(scope="module")

@@ -252,6 +252,33 @@ typedef struct {
 edgec_status edgec_add_lut_s8(const edgec_add_lut_params *p, const int8_t *a, const int8_t *b,
                               int8_t *out);
 
+/**
+ * Parameters of edgec_mul_opt_s8: the reference parameters of edgec_mul_s8 (same fields,
+ * same order), then the output requantization of the product in fast mode (rq_*, as for
+ * edgec_add_lut_params; output offset folded in), or EDGEC_OPT_RQ_EXACT.
+ */
+typedef struct {
+    edgec_dims output;
+    edgec_dims input1_stride;
+    edgec_dims input2_stride;
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t flags;
+    int32_t rq_mult;
+    int32_t rq_round;
+    int32_t rq_shift;
+} edgec_mul_opt_params;
+
+/** Element-wise int8 MUL, the bytes of edgec_mul_s8: same-shape inputs four elements per
+ *  loop; in place like edgec_mul_s8. */
+edgec_status edgec_mul_opt_s8(const edgec_mul_opt_params *p, const int8_t *a, const int8_t *b,
+                              int8_t *out);
+
 /** The bytes of edgec_max_pool2d_s8 / edgec_avg_pool2d_s8 / edgec_mean_s8 (same
  *  parameters): each window is walked once for four channels at a time (SXTAB16 sums,
  *  SEL maxima), the average still divided per output as the reference (rounding half away

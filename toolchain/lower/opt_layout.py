@@ -308,7 +308,8 @@ def add_table(offset: int, multiplier: int, shift: int, left_shift: int) -> np.n
 
 
 def add_reference_fields(f: dict) -> dict:
-    """edgec_add_lut_params -> edgec_add_params: its leading fields are the reference's."""
+    """edgec_add_lut_params / edgec_mul_opt_params -> the reference params: their leading
+    fields are the reference's."""
     return {k: v for k, v in f.items() if k not in ADD_EXTRA_FIELDS}
 
 
@@ -325,6 +326,7 @@ REFERENCE_OF = {
     "edgec_fully_connected_fast_s8": ("edgec_fully_connected_s8",
                                       lambda f: fc_reference_fields(f, True)),
     "edgec_add_lut_s8": ("edgec_add_s8", add_reference_fields),
+    "edgec_mul_opt_s8": ("edgec_mul_s8", add_reference_fields),
     # same parameters as the reference pooling / mean kernels
     "edgec_max_pool2d_opt_s8": ("edgec_max_pool2d_s8", dict),
     "edgec_avg_pool2d_opt_s8": ("edgec_avg_pool2d_s8", dict),
