@@ -76,6 +76,11 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_depthwise_conv2d_3x3_s8": "depthwise_conv2d_planar_s8.c",
     "edgec_fully_connected_opt_s8": "fully_connected_opt_s8.c",
     "edgec_fully_connected_fast_s8": "fully_connected_opt_s8.c",
+    "edgec_add_lut_s8": "add_lut_s8.c",
+    "edgec_mul_opt_s8": "mul_opt_s8.c",
+    "edgec_max_pool2d_opt_s8": "pooling_opt_s8.c",
+    "edgec_avg_pool2d_opt_s8": "pooling_opt_s8.c",
+    "edgec_mean_opt_s8": "pooling_opt_s8.c",
 }
 # Kernels declared outside edgec_kernels.h: the header edgec_model.c must also include.
 KERNEL_HEADERS: dict[str, str] = {

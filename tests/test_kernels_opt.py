@@ -31,7 +31,8 @@ from edgec.toolchain.lower.select import select_kernels
 from edgec.toolchain.plan import plan_memory
 from edgec.toolchain.target import load_target
 
-from kernel_cases import CASES, Case, _conv, _dw, _fc, build_graph, make_inputs
+from kernel_cases import (CASES, Case, _add, _binary, _conv, _dw, _fc, _mean, _pool, build_graph,
+                          make_inputs)
 from conftest import shared_models_dir
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -99,6 +100,34 @@ OPT_ONLY = [
     Case("o_fc_c7_c9_relu_rows2", _fc((2, 7), 9, act=(0.0, None)), 123),
     Case("o_fc_zero_multiplier", _fc((1, 12), 4, w_scales=np.array([TINY, 0.01, 0.02, TINY])),
          124),
+    # ADD through tables: odd sizes (a tail of 1..3 after the groups of 4), broadcasts,
+    # fused clamps, the exact output requantization (shift 0: a tiny output scale)
+    Case("o_add_odd_105_relu6", _add((1, 3, 5, 7), (0.05, -3), (0.13, 17), act=(0.0, 6.0)),
+         131),
+    Case("o_add_odd_1x1x1x3", _add((1, 1, 1, 3), (0.2, 40), (0.02, -100)), 132),
+    Case("o_add_exact_rq", _add((1, 2, 3, 6), (0.05, -3), (0.07, 9), out_q=(2e-7, 0)), 133),
+    Case("o_add_row_bcast_first_relu", _binary("add", (1, 3, 5, 7), "row", (0.03, 5),
+                                               (0.09, -20), act=(0.0, None), swap=True), 134),
+    Case("o_add_channel_bcast_odd", _binary("add", (2, 3, 3, 5), "channel", (0.05, 2),
+                                            (0.3, 0)), 135),
+    # MUL with the fast requantization: odd sizes, broadcast first, exact mode (shift > 0)
+    Case("o_mul_odd_105_relu6", _binary("mul", (1, 3, 5, 7), "same", (0.05, -3), (0.1, 12),
+                                        act=(0.0, 6.0)), 136),
+    Case("o_mul_row_bcast_first", _binary("mul", (1, 3, 5, 7), "row", (0.04, 5), (0.09, -20),
+                                          swap=True), 137),
+    Case("o_mul_gt1_exact", _binary("mul", (1, 1, 3, 5), "same", (0.1, 0), (0.2, -10),
+                                    out_q=(0.001, 0)), 138),
+    # pooling and MEAN with the channels innermost: channel tails, padding, windows over
+    # 255 pixels (the int32 sums), a kws-like global average
+    Case("o_maxpool_3x3_s2_pad_c6_relu", _pool("max_pool2d", (1, 7, 9, 6), (3, 3), (2, 2),
+                                               (1, 1, 1, 1), act=(0.0, None)), 141),
+    Case("o_maxpool_2x2_c3", _pool("max_pool2d", (2, 4, 6, 3), (2, 2), (2, 2)), 142),
+    Case("o_avgpool_global_25x5_c8", _pool("avg_pool2d", (1, 25, 5, 8), (25, 5), (1, 1)), 143),
+    Case("o_avgpool_272px_c5", _pool("avg_pool2d", (1, 17, 16, 5), (17, 16), (1, 1)), 144),
+    Case("o_avgpool_3x3_pad_c9_relu6", _pool("avg_pool2d", (1, 6, 5, 9), (3, 3), (1, 1),
+                                             (1, 1, 1, 1), act=(0.0, 6.0)), 145),
+    Case("o_mean_272px_c6", _mean((1, 17, 16, 6), True, (0.04, 3), (0.01, -7)), 146),
+    Case("o_mean_c3_batch2", _mean((2, 3, 5, 3), False), 147),
 ]
 
 
@@ -228,6 +257,12 @@ def test_selection_choices():
     assert kernels(by_id["o_dw3x3_dil2_wide"]) == ["edgec_depthwise_conv2d_opt_s8"]
     assert kernels(by_id["o_fc_200_64"]) == ["edgec_fully_connected_fast_s8"]
     assert kernels(by_id["o_fc_200_64"], "size") == ["edgec_fully_connected_opt_s8"]
+    assert kernels(by_id["o_add_odd_105_relu6"])[-1] == "edgec_add_lut_s8"
+    assert kernels(by_id["o_add_odd_105_relu6"], "size")[-1] == "edgec_add_s8"
+    assert kernels(by_id["o_avgpool_272px_c5"], "size") == ["edgec_avg_pool2d_opt_s8"]
+    assert kernels(by_id["o_maxpool_2x2_c3"]) == ["edgec_max_pool2d_opt_s8"]
+    assert kernels(by_id["o_mean_c3_batch2"]) == ["edgec_mean_opt_s8"]
+    assert kernels(by_id["o_mul_odd_105_relu6"], "size")[-1] == "edgec_mul_opt_s8"
     # no DSP extension (Cortex-M0+/M3): the reference kernels stay
     from dataclasses import replace
     no_dsp = replace(TARGET, dsp=False)
@@ -249,7 +284,7 @@ def test_selection_inplace_and_flags():
     clamped = 0
     for case in OPT_CASES:  # the clamp flag exactly when the clamp is narrower than int8
         for c in select_kernels(lower(build_graph(case)), TARGET).calls:
-            if c.kernel in OPT_KERNELS:
+            if c.kernel in OPT_KERNELS and "flags" in c.fields:
                 narrow = (c.fields["act_min"], c.fields["act_max"]) != (-128, 127)
                 assert bool(c.fields["flags"] & ol.FLAG_CLAMP) == narrow
                 clamped += narrow
@@ -259,6 +294,14 @@ def test_selection_inplace_and_flags():
                                               if c.id == "conv_shifts_both_signs"][0])),
                            TARGET).calls[0]
     assert exact.fields["flags"] & ol.FLAG_RQ_EXACT
+    adds = {cid: select_kernels(lower(build_graph(by_id[cid])), TARGET).calls[-1]
+            for cid in ("o_add_exact_rq", "o_add_odd_105_relu6", "o_add_odd_1x1x1x3",
+                        "o_mul_gt1_exact", "o_mul_odd_105_relu6")}
+    assert adds["o_add_exact_rq"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert adds["o_mul_gt1_exact"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert not adds["o_mul_odd_105_relu6"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert not adds["o_add_odd_1x1x1x3"].fields["flags"] & ol.FLAG_RQ_EXACT
+    assert adds["o_add_odd_105_relu6"].inplace  # same-shape: in place on an input
 
 
 def test_flash_budget_falls_back_to_int8_weights():
@@ -267,6 +310,21 @@ def test_flash_budget_falls_back_to_int8_weights():
     small = replace(TARGET, regions=tuple(replace(r, size=20_000) if r.name == "flash" else r
                                           for r in TARGET.regions))
     assert select_kernels(program, small).calls[0].kernel == "edgec_fully_connected_opt_s8"
+    # the ADD tables (2 KB) go too when they do not fit: the reference ADD stays
+    program = lower(build_graph({c.id: c for c in OPT_ONLY}["o_add_odd_105_relu6"]))
+    assert select_kernels(program, TARGET).calls[-1].kernel == "edgec_add_lut_s8"
+    tiny = replace(TARGET, regions=tuple(replace(r, size=1_000) if r.name == "flash" else r
+                                         for r in TARGET.regions))
+    assert select_kernels(program, tiny).calls[-1].kernel == "edgec_add_s8"
+
+
+def test_add_tables_are_the_scaled_inputs():
+    """table[u] is TFLite's rescaled input for the byte u (read as uint8)."""
+    for off, m, s in ((3, 1 << 30, 0), (-17, 1518500250, -1), (128, 1234567890, -3)):
+        t = ol.add_table(off, m, s, 20)
+        for u in range(256):
+            x = u - 256 if u > 127 else u
+            assert int(t[u]) == int(qm.mbqm((x + off) << 20, m, s)), (off, m, s, u)
 
 
 @pytest.mark.parametrize("optimize", ["speed", "size"])
@@ -390,6 +448,41 @@ def test_firmware_equals_reference(case, optimize, firmwares):
     res = run_firmware(fw.elf, TARGET, samples.reshape(len(samples), -1), out_bytes,
                        timeout_s=60)
     _assert_same(res.outputs, _want(ref, samples), "firmware")
+
+
+M4_TARGET = load_target("stm32f411")  # QEMU mps2-an386: Cortex-M4, DSP, no M7 dual issue
+M4_CASES = ["o_conv1x1_c7_c5_odd_w", "o_conv_10x4_s2_kws_like", "o_dw3x3_s2_c5_tall_odd",
+            "o_dw5x3_tall", "o_fc_c13_c5_rows3", "o_add_odd_105_relu6", "o_add_exact_rq",
+            "o_avgpool_272px_c5", "o_maxpool_3x3_s2_pad_c6_relu", "o_mean_272px_c6",
+            "o_mul_odd_105_relu6", "o_mul_row_bcast_first", "o_mul_gt1_exact"]
+
+
+@pytest.fixture(scope="module")
+def m4_firmwares(tmp_path_factory):
+    from edgec.toolchain.build import build_firmware
+    root = tmp_path_factory.mktemp("opt_m4")
+    by_id = {c.id: c for c in OPT_ONLY}
+
+    def build(case_id):
+        ref, opt, plan, inputs = _build(by_id[case_id], "speed")
+        src = root / case_id / "src"
+        emit_sources(opt, plan, src, META)
+        return ref, inputs, build_firmware(src, M4_TARGET, src.parent)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(M4_CASES, pool.map(build, M4_CASES)))
+
+
+@pytest.mark.parametrize("case_id", M4_CASES)
+def test_firmware_cortex_m4_equals_reference(case_id, m4_firmwares):
+    """The DSP paths on QEMU's Cortex-M4 (mps2-an386) as well."""
+    from edgec.toolchain.emulator import run_firmware
+    ref, inputs, fw = m4_firmwares[case_id]
+    samples = inputs[ref.graph.inputs[0]]
+    out_bytes = ref.graph.tensors[ref.graph.outputs[0]].nbytes
+    res = run_firmware(fw.elf, M4_TARGET, samples.reshape(len(samples), -1), out_bytes,
+                       timeout_s=60)
+    _assert_same(res.outputs, _want(ref, samples), "Cortex-M4 firmware")
 
 
 def test_inplace_is_exercised(firmwares):

@@ -63,21 +63,22 @@ __attribute__((section(".vectors"), used)) const edgec_vector edgec_vector_table
     SysTick_Handler,
 };
 
-static inline uintptr_t current_sp(void)
+/* Paints [__stack_start, sp) in assembly: in C the compiler may push registers below the sp
+ * it read (GCC does for Cortex-M55's low-overhead loops, which need LR), and the loop would
+ * then paint over its own return address. Only r0-r2 are used; nothing is pushed. */
+__attribute__((naked)) void edgec_stack_paint(void)
 {
-    uintptr_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    return sp;
-}
-
-/* Leaf function (no stack of its own at -O2): paints [__stack_start, sp). */
-void edgec_stack_paint(void)
-{
-    volatile uint32_t *p = __stack_start;
-    volatile uint32_t *end = (volatile uint32_t *)(current_sp() & ~(uintptr_t)3u);
-    while (p < end) {
-        *p++ = EDGEC_STACK_PAINT;
-    }
+    __asm__ volatile(
+        "    ldr   r0, =__stack_start\n"
+        "    mov   r1, sp\n"
+        "    bic   r1, r1, #3\n"
+        "    ldr   r2, =0xA5A5A5A5\n" /* EDGEC_STACK_PAINT */
+        "1:  cmp   r0, r1\n"
+        "    bhs   2f\n"
+        "    str   r2, [r0], #4\n"
+        "    b     1b\n"
+        "2:  bx    lr\n"
+        "    .ltorg\n");
 }
 
 uint32_t edgec_stack_used(void)

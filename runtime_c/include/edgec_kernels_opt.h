@@ -203,6 +203,92 @@ edgec_status edgec_fully_connected_opt_s8(const edgec_fully_connected_opt_params
 edgec_status edgec_fully_connected_fast_s8(const edgec_fully_connected_opt_params *p,
                                            const int8_t *in, int8_t *out);
 
+/* ------------------------------------------------------------------------------------ */
+/* ADD through two 256-entry tables; pooling and MEAN with the channels innermost        */
+/* ------------------------------------------------------------------------------------ */
+
+/**
+ * Parameters of edgec_add_lut_s8: the reference parameters of edgec_add_s8 (same fields,
+ * same order; the kernel reads only output, the strides, output_* and act_*), then
+ * what the selection precomputes from them:
+ *
+ *   table1[u]  = MBQM((int8)u + input1_offset) << left_shift, input1_multiplier,
+ *                input1_shift), u = the input byte read as uint8 (TFLite's scaled input
+ *                1, exactly); table2 the same for input 2
+ *   rq_*       the output requantization of the sum table1[a] + table2[b] in fast mode
+ *              (2m, round, e as one row of the rq table above, output offset folded in),
+ *              or unused with EDGEC_OPT_RQ_EXACT (then edgec_mbqm on output_multiplier,
+ *              output_shift, as the reference)
+ *
+ * Same-shape inputs (output [1, 1, 1, size], strides {0, 0, 0, 1}) run four elements per
+ * loop; any other broadcast walks the output as the reference does.
+ */
+typedef struct {
+    edgec_dims output;
+    edgec_dims input1_stride;
+    edgec_dims input2_stride;
+    int32_t left_shift;
+    int32_t input1_offset;
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t flags;              /**< EDGEC_OPT_RQ_EXACT, EDGEC_OPT_CLAMP */
+    int32_t rq_mult;            /**< fast mode: 2 * output_multiplier (mod 2^32) */
+    int32_t rq_round;           /**< fast mode: 2^(e-1) + output_offset * 2^e */
+    int32_t rq_shift;           /**< fast mode: e = -output_shift >= 1 */
+    const int32_t *table1;      /**< [256] */
+    const int32_t *table2;      /**< [256] */
+} edgec_add_lut_params;
+
+/** Element-wise int8 ADD, the bytes of edgec_add_s8. In place like edgec_add_s8: an input
+ *  of the output's shape may share the output's buffer. */
+edgec_status edgec_add_lut_s8(const edgec_add_lut_params *p, const int8_t *a, const int8_t *b,
+                              int8_t *out);
+
+/**
+ * Parameters of edgec_mul_opt_s8: the reference parameters of edgec_mul_s8 (same fields,
+ * same order), then the output requantization of the product in fast mode (rq_*, as for
+ * edgec_add_lut_params; output offset folded in), or EDGEC_OPT_RQ_EXACT.
+ */
+typedef struct {
+    edgec_dims output;
+    edgec_dims input1_stride;
+    edgec_dims input2_stride;
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t flags;
+    int32_t rq_mult;
+    int32_t rq_round;
+    int32_t rq_shift;
+} edgec_mul_opt_params;
+
+/** Element-wise int8 MUL, the bytes of edgec_mul_s8: same-shape inputs four elements per
+ *  loop; in place like edgec_mul_s8. */
+edgec_status edgec_mul_opt_s8(const edgec_mul_opt_params *p, const int8_t *a, const int8_t *b,
+                              int8_t *out);
+
+/** The bytes of edgec_max_pool2d_s8 / edgec_avg_pool2d_s8 / edgec_mean_s8 (same
+ *  parameters): each window is walked once for four channels at a time (SXTAB16 sums,
+ *  SEL maxima), the average still divided per output as the reference (rounding half away
+ *  from zero). */
+edgec_status edgec_max_pool2d_opt_s8(const edgec_max_pool2d_params *p, const int8_t *in,
+                                     int8_t *out);
+edgec_status edgec_avg_pool2d_opt_s8(const edgec_avg_pool2d_params *p, const int8_t *in,
+                                     int8_t *out);
+edgec_status edgec_mean_opt_s8(const edgec_mean_params *p, const int8_t *in, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

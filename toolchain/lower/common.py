@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import EdgecError
 from ..ir import Graph, Node, Tensor
-from ..quant_math import f32, quantize_multiplier
+from ..quant_math import activation_range, f32, quantize_multiplier
 from .program import ConstArray
 
 
@@ -182,3 +182,25 @@ def check_spatial(node: Node, in_hw: tuple[int, int], out_hw: tuple[int, int],
         raise node_error(node, f"output is {out_hw[0]}x{out_hw[1]} but input {in_hw[0]}x"
                                f"{in_hw[1]}, kernel {kernel}, strides {strides}, dilations "
                                f"{dilations}, pads {pads} give {exp_h}x{exp_w}")
+
+
+def requant_fields(node: Node, xq: ActQuant, yq: ActQuant, w_data: np.ndarray,
+                   w_scales: np.ndarray, b: np.ndarray | None, mult: ConstArray | None = None,
+                   shift: ConstArray | None = None) -> dict:
+    """The requantization block of conv2d / depthwise / fully connected params: offsets,
+    clamp, weights, bias and the per-channel (multiplier, shift), computed by
+    per_channel_multipliers unless given."""
+    if mult is None or shift is None:
+        mult, shift = per_channel_multipliers(node, xq.scale, w_scales, yq.scale)
+    act_min, act_max = activation_range(node.attrs.get("act_min"), node.attrs.get("act_max"),
+                                        yq.scale, yq.zero_point)
+    return {
+        "input_offset": -xq.zero_point,
+        "output_offset": yq.zero_point,
+        "act_min": act_min,
+        "act_max": act_max,
+        "weights": ConstArray("int8_t", np.ascontiguousarray(w_data, np.int8).reshape(-1)),
+        "bias": None if b is None else ConstArray("int32_t", b.astype(np.int32)),
+        "output_multiplier": mult,
+        "output_shift": shift,
+    }

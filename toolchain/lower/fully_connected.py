@@ -4,9 +4,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from ..quant_math import activation_range, quantize_multiplier
-from .common import (activation, bias, check_accumulator, input_name, node_error,
-                     per_channel_multipliers, weights)
+from ..quant_math import quantize_multiplier
+from .common import (
+    activation,
+    bias,
+    check_accumulator,
+    input_name,
+    node_error,
+    requant_fields,
+    weights,
+)
 from .program import ConstArray, KernelCall
 
 
@@ -28,28 +35,15 @@ def lower_fully_connected(graph: Graph, node: Node) -> KernelCall:
     b = bias(graph, node, input_name(node, 2), c_out)
     check_accumulator(node, w_data.reshape(c_out, c_in), b)
     if per_channel:
-        mult, shift = per_channel_multipliers(node, xq.scale, w_scales, yq.scale)
+        mult = shift = None  # requant_fields: per_channel_multipliers
     else:
         # GetQuantizedConvolutionMultipler: the scale product is a float32 product.
         product = float(xq.scale) * float(w_scales[0])
         m, s = quantize_multiplier(product / yq.scale)
         mult = ConstArray("int32_t", np.full(c_out, m, np.int32))
         shift = ConstArray("int32_t", np.full(c_out, s, np.int32))
-    act_min, act_max = activation_range(node.attrs.get("act_min"), node.attrs.get("act_max"),
-                                        yq.scale, yq.zero_point)
-    fields = {
-        "rows": rows,
-        "in_depth": c_in,
-        "out_depth": c_out,
-        "input_offset": -xq.zero_point,
-        "output_offset": yq.zero_point,
-        "act_min": act_min,
-        "act_max": act_max,
-        "weights": ConstArray("int8_t", np.ascontiguousarray(w_data, np.int8).reshape(-1)),
-        "bias": None if b is None else ConstArray("int32_t", b.astype(np.int32)),
-        "output_multiplier": mult,
-        "output_shift": shift,
-    }
+    fields = {"rows": rows, "in_depth": c_in, "out_depth": c_out,
+              **requant_fields(node, xq, yq, w_data, w_scales, b, mult, shift)}
     return KernelCall(node.name, node.op, "edgec_fully_connected_s8",
                       "edgec_fully_connected_params", fields, inputs=[x.name],
                       outputs=[y.name], macs=rows * c_in * c_out)

@@ -291,6 +291,28 @@ def fc_reference_fields(f: dict, wide: bool) -> dict:
 
 
 # optimized kernel -> (reference kernel, its fields -> the reference kernel's fields)
+# ---------------------------------------------------------------------------------------
+# ADD tables, pooling
+# ---------------------------------------------------------------------------------------
+
+ADD_EXTRA_FIELDS = ("flags", "rq_mult", "rq_round", "rq_shift", "table1", "table2")
+
+
+def add_table(offset: int, multiplier: int, shift: int, left_shift: int) -> np.ndarray:
+    """edgec_add_lut_params.table1/2: for each input byte read as uint8 u, TFLite's scaled
+    input MBQM(((int8)u + offset) << left_shift, multiplier, shift), int32 [256]."""
+    from ..quant_math import mbqm
+    raw = np.arange(256, dtype=np.int64).astype(np.uint8).view(np.int8).astype(np.int64)
+    return np.asarray(mbqm((raw + int(offset)) << int(left_shift), int(multiplier), int(shift)),
+                      np.int64).astype(np.int32)
+
+
+def add_reference_fields(f: dict) -> dict:
+    """edgec_add_lut_params / edgec_mul_opt_params -> the reference params: their leading
+    fields are the reference's."""
+    return {k: v for k, v in f.items() if k not in ADD_EXTRA_FIELDS}
+
+
 REFERENCE_OF = {
     "edgec_conv2d_1x1_s8": ("edgec_conv2d_s8", lambda f: conv_reference_fields(f, False)),
     "edgec_conv2d_1x1_fast_s8": ("edgec_conv2d_s8", lambda f: conv_reference_fields(f, True)),
@@ -303,4 +325,10 @@ REFERENCE_OF = {
                                      lambda f: fc_reference_fields(f, False)),
     "edgec_fully_connected_fast_s8": ("edgec_fully_connected_s8",
                                       lambda f: fc_reference_fields(f, True)),
+    "edgec_add_lut_s8": ("edgec_add_s8", add_reference_fields),
+    "edgec_mul_opt_s8": ("edgec_mul_s8", add_reference_fields),
+    # same parameters as the reference pooling / mean kernels
+    "edgec_max_pool2d_opt_s8": ("edgec_max_pool2d_s8", dict),
+    "edgec_avg_pool2d_opt_s8": ("edgec_avg_pool2d_s8", dict),
+    "edgec_mean_opt_s8": ("edgec_mean_s8", dict),
 }

@@ -16,10 +16,16 @@ recorded in KernelCall.kernel (and so in the generated call, its comment and the
     depthwise 3x3, dilation 1    -> edgec_depthwise_conv2d_3x3_s8    (scratch: an int16 plane)
     depthwise, any other         -> edgec_depthwise_conv2d_opt_s8
     fully_connected              -> edgec_fully_connected_opt_s8 / _fast_s8 (no scratch)
+    add ("speed" only)           -> edgec_add_lut_s8 (two int32[256] tables: 2 KB of flash)
+    mul                          -> edgec_mul_opt_s8 (the output requantization precomputed)
+    max / avg pool, mean         -> edgec_{max,avg}_pool2d_opt_s8, edgec_mean_opt_s8 (same
+                                    parameters, four channels per window walk)
 
 "speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
-instructions) while the weights fit 3/4 of the target's flash, largest layers
-falling back first; "size" takes the compact variants (int8 weights, -Os). The optimized
+instructions, more for fully connected layers, whose int8 weights each need SXTB16
+unpacking; benchmarks/kernels_bench.py prints both costs) and the ADD tables while the
+weights fit 3/4 of the target's flash, largest layers falling back first; "size" takes
+the compact variants (int8 weights, -Os) and keeps the reference ADD. The optimized
 kernels use SXTB16/SMLAD, so on a core without the DSP extension (Cortex-M0+/M3) the
 reference kernels stay.
 
@@ -35,12 +41,16 @@ from dataclasses import replace
 import numpy as np
 
 from .opt_layout import (FLAG_CLAMP, FLAG_DW_TRANSPOSED, FLAG_RQ_EXACT, accumulator_bound,
-                         ceil_to, pack_depthwise, pack_fc, pack_gemm, requant_table)
+                         add_table, ceil_to, pack_depthwise, pack_fc, pack_gemm, requant_table)
 from .program import ConstArray, KernelCall, Program
 
 OPTIMIZE_CHOICES = ("speed", "size")
 WIDE_FLASH_FRACTION = 0.75  # int16 weights only while all weights fit this share of flash
 MAX_PLANE_BYTES = 32 * 1024  # larger depthwise planes: keep the reference kernel
+WIDE_ONLY = {"edgec_add_lut_s8"}  # speed-only kernels whose constants the budget may drop
+SAME_PARAMS = {"edgec_max_pool2d_s8": "edgec_max_pool2d_opt_s8",
+               "edgec_avg_pool2d_s8": "edgec_avg_pool2d_opt_s8",
+               "edgec_mean_s8": "edgec_mean_opt_s8"}
 
 
 def select_kernels(program: Program, target, optimize: str = "speed") -> Program:
@@ -59,7 +69,7 @@ def select_kernels(program: Program, target, optimize: str = "speed") -> Program
         for i in order:
             if sum(c.const_bytes for c in calls) <= budget:
                 break
-            if calls[i].kernel.endswith("_fast_s8"):
+            if calls[i].kernel.endswith("_fast_s8") or calls[i].kernel in WIDE_ONLY:
                 calls[i] = select_call(program.calls[i], wide=False)
     return Program(graph=program.graph, calls=calls, slices=dict(program.slices))
 
@@ -73,6 +83,12 @@ def select_call(call: KernelCall, wide: bool) -> KernelCall:
         return _depthwise(call, wide)
     if call.kernel == "edgec_fully_connected_s8":
         return _fully_connected(call, wide)
+    if call.kernel == "edgec_add_s8" and wide:
+        return _add(call)
+    if call.kernel == "edgec_mul_s8":
+        return _mul(call)
+    if call.kernel in SAME_PARAMS:
+        return replace(call, kernel=SAME_PARAMS[call.kernel])
     return call
 
 
@@ -289,3 +305,37 @@ def _fully_connected(call: KernelCall, wide: bool) -> KernelCall:
     kernel = "edgec_fully_connected_" + ("fast" if wide else "opt") + "_s8"
     return _variant(call, kernel=kernel, params_type="edgec_fully_connected_opt_params",
                     fields=fields, inplace={})
+
+
+def _add(call: KernelCall) -> KernelCall:
+    """edgec_add_lut_s8: the reference fields, the two scaled-input tables, and the output
+    requantization of their sum as one fast rq row when it applies (else exact mode)."""
+    f = call.fields
+    ls = int(f["left_shift"])
+    t1 = add_table(f["input1_offset"], f["input1_multiplier"], f["input1_shift"], ls)
+    t2 = add_table(f["input2_offset"], f["input2_multiplier"], f["input2_shift"], ls)
+    bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
+    fields = {**_output_rq(f, bound), "table1": ConstArray("int32_t", t1),
+              "table2": ConstArray("int32_t", t2)}
+    return replace(call, kernel="edgec_add_lut_s8", params_type="edgec_add_lut_params",
+                   fields=fields)
+
+
+def _mul(call: KernelCall) -> KernelCall:
+    """edgec_mul_opt_s8: the reference fields and the product's fast requantization."""
+    f = call.fields
+    bound = 255 * 255  # |(a + off1) (b + off2)|
+    return replace(call, kernel="edgec_mul_opt_s8", params_type="edgec_mul_opt_params",
+                   fields=_output_rq(f, bound))
+
+
+def _output_rq(f: dict, bound: int) -> dict:
+    """The reference fields of an element-wise op, then flags and its output requantization
+    (output_multiplier, output_shift, output_offset) as one fast rq row for every
+    |value| <= bound, or exact mode."""
+    table, exact = requant_table(None, np.array([f["output_multiplier"]]),
+                                 np.array([f["output_shift"]]), int(f["output_offset"]),
+                                 np.array([bound]))
+    _, mult, rnd, shift = (int(v) for v in table[0]) if not exact else (0, 0, 0, 0)
+    return {**f, "flags": _flags(exact, f["act_min"], f["act_max"]), "rq_mult": mult,
+            "rq_round": rnd, "rq_shift": shift}

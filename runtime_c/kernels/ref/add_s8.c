@@ -10,12 +10,14 @@
  */
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_elementwise.h"
 
 #include <stddef.h>
 
 /* One output element from one element of each input (AddFunc). */
-static inline int8_t add_one(const edgec_add_params *p, int8_t a, int8_t b)
+static inline int8_t add_one(const void *params, int8_t a, int8_t b)
 {
+    const edgec_add_params *p = (const edgec_add_params *)params;
     /* |x + offset| <= 255, shifted by <= 22 bits: < 2^30, no overflow. */
     const int32_t shifted1 = ((int32_t)a + p->input1_offset) * ((int32_t)1 << p->left_shift);
     const int32_t shifted2 = ((int32_t)b + p->input2_offset) * ((int32_t)1 << p->left_shift);
@@ -33,36 +35,18 @@ edgec_status edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8
                           int8_t *out)
 {
     const edgec_dims *d;
-    const edgec_dims *s1;
-    const edgec_dims *s2;
-    int32_t n, y, x, c;
-    int32_t i = 0;
 
     if (p == NULL || a == NULL || b == NULL || out == NULL) {
         return EDGEC_ERR_ARG;
     }
     d = &p->output;
-    s1 = &p->input1_stride;
-    s2 = &p->input2_stride;
     if (d->n < 1 || d->h < 1 || d->w < 1 || d->c < 1 || p->left_shift < 0 ||
         p->left_shift > 22 || p->input1_shift > 0 || p->input2_shift > 0 ||
         p->output_shift > 0 || p->act_min > p->act_max) {
         return EDGEC_ERR_ARG;
     }
-
-    /* Output in C order; out[i] is written after every input element it needs is read,
-     * so an input of the output's shape may share the output's buffer. */
-    for (n = 0; n < d->n; ++n) {
-        for (y = 0; y < d->h; ++y) {
-            for (x = 0; x < d->w; ++x) {
-                const int8_t *row1 = a + n * s1->n + y * s1->h + x * s1->w;
-                const int8_t *row2 = b + n * s2->n + y * s2->h + x * s2->w;
-                for (c = 0; c < d->c; ++c) {
-                    out[i++] = add_one(p, row1[c * s1->c], row2[c * s2->c]);
-                }
-            }
-        }
-    }
+    /* output in C order: in place with an input of the output's shape (edgec_elementwise.h) */
+    edgec_broadcast_binary(d, &p->input1_stride, &p->input2_stride, a, b, out, add_one, p);
     return EDGEC_OK;
 }
 

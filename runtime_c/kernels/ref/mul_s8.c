@@ -8,12 +8,14 @@
  */
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_elementwise.h"
 
 #include <stddef.h>
 
 /* One output element from one element of each input (MulElementwise). */
-static inline int8_t mul_one(const edgec_mul_params *p, int8_t a, int8_t b)
+static inline int8_t mul_one(const void *params, int8_t a, int8_t b)
 {
+    const edgec_mul_params *p = (const edgec_mul_params *)params;
     /* |a + off1| <= 255 and |b + off2| <= 255: |product| <= 65025, and output_shift <= 15
      * keeps the left shift of MultiplyByQuantizedMultiplier below 2^31. */
     const int32_t product = ((int32_t)a + p->input1_offset) * ((int32_t)b + p->input2_offset);
@@ -28,34 +30,17 @@ edgec_status edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8
                           int8_t *out)
 {
     const edgec_dims *d;
-    const edgec_dims *s1;
-    const edgec_dims *s2;
-    int32_t n, y, x, c;
-    int32_t i = 0;
 
     if (p == NULL || a == NULL || b == NULL || out == NULL) {
         return EDGEC_ERR_ARG;
     }
     d = &p->output;
-    s1 = &p->input1_stride;
-    s2 = &p->input2_stride;
     if (d->n < 1 || d->h < 1 || d->w < 1 || d->c < 1 || p->output_shift > 15 ||
         p->output_shift < -31 || p->act_min > p->act_max) {
         return EDGEC_ERR_ARG;
     }
-
-    /* Output in C order; see edgec_add_s8 for the in-place argument. */
-    for (n = 0; n < d->n; ++n) {
-        for (y = 0; y < d->h; ++y) {
-            for (x = 0; x < d->w; ++x) {
-                const int8_t *row1 = a + n * s1->n + y * s1->h + x * s1->w;
-                const int8_t *row2 = b + n * s2->n + y * s2->h + x * s2->w;
-                for (c = 0; c < d->c; ++c) {
-                    out[i++] = mul_one(p, row1[c * s1->c], row2[c * s2->c]);
-                }
-            }
-        }
-    }
+    /* output in C order: in place as edgec_add_s8 */
+    edgec_broadcast_binary(d, &p->input1_stride, &p->input2_stride, a, b, out, mul_one, p);
     return EDGEC_OK;
 }
 
