@@ -51,13 +51,13 @@ def test_only_used_kernels_are_copied(tmp_path):
     files = set(_emit("mean_keepdims", tmp_path / "m"))
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h",
                      "edgec_fixedpoint.h", "mean_s8.c"}
-    files = set(_emit("maxpool_2x2_s2", tmp_path / "p"))
+    files = set(_emit("maxpool_2x2_s2", tmp_path / "p"))  # + the shared window walk
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h",
-                     "edgec_fixedpoint.h", "pooling_s8.c"}
+                     "edgec_fixedpoint.h", "edgec_elementwise.h", "pooling_s8.c"}
     files = set(_emit(MULTI, tmp_path / "x"))
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h", "edgec_fixedpoint.h",
-                     "conv2d_s8.c", "depthwise_conv2d_s8.c", "add_s8.c", "pooling_s8.c",
-                     "fully_connected_s8.c", "softmax_s8.c"}
+                     "edgec_elementwise.h", "conv2d_s8.c", "depthwise_conv2d_s8.c", "add_s8.c",
+                     "pooling_s8.c", "fully_connected_s8.c", "softmax_s8.c"}
 
 
 def test_layer_comments_and_params(tmp_path):

@@ -279,17 +279,18 @@ def _verify_weights(graph: Graph, node: Node, where: str) -> None:
     x, w = (graph.tensors[t].shape for t in node.inputs[:2])
     if node.op == "fully_connected":
         ok = len(w) == 2 and int(np.prod(x)) % w[1] == 0
-        c_out, expect = (w[0] if w else 0), "[C_OUT, C_IN] with C_IN dividing the input's size"
+        expect = "[C_OUT, C_IN] with C_IN dividing the input's size"
     elif node.op == "conv2d":
         ok = len(x) == 4 and len(w) == 4 and w[3] == x[3]
-        c_out, expect = (w[0] if w else 0), "[C_OUT, KH, KW, C_IN] with C_IN = input channels"
+        expect = "[C_OUT, KH, KW, C_IN] with C_IN = input channels"
     else:
         mult = node.attrs.get("depth_multiplier", 1)
         ok = len(x) == 4 and len(w) == 4 and w[0] == 1 and w[3] == x[3] * mult
-        c_out, expect = (w[3] if w else 0), "[1, KH, KW, C_IN * depth_multiplier]"
+        expect = "[1, KH, KW, C_IN * depth_multiplier]"
     if not ok:
         raise GraphError(f"{where}: weights of shape {list(w)} do not fit input "
                          f"{list(x)}; expected {expect}")
+    c_out = w[-1] if node.op == "depthwise_conv2d" else w[0]
     if len(node.inputs) > 2 and node.inputs[2]:
         b = graph.tensors[node.inputs[2]].shape
         if tuple(b) != (c_out,):

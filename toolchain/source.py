@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 
 from .errors import EdgecError
-from .ir import Graph
+from .ir import Graph, verify
 from .options import CompileOptions
 
 TORCH_SUFFIXES = (".pt", ".pt2", ".pth", ".ptl")
@@ -85,6 +85,7 @@ def load_source(opts: CompileOptions) -> Source:
         from .frontend.tflite import load_tflite
         graph = load_tflite(path, io=opts.io)
         graph.meta.setdefault("source", str(path))
+        verify(graph)  # a corrupt file may declare no input at all
         shape = tuple(graph.tensors[graph.inputs[0]].shape)
         return Source(onnx=None, graph=graph, input_shape=shape, tflite=path)
     else:

@@ -116,7 +116,21 @@ def _normalize(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
 
 # Constant inputs ONNX's C++ shape inference computes shapes from, and may abort on (an
 # assertion, not an exception) when they are absurd: checked before it runs.
-_SHAPE_INPUTS = {"Resize": {2: "scales", 3: "sizes"}, "Upsample": {1: "scales"}}
+_LIMIT = 1 << 20  # no dimension, scale or pad of a model for a microcontroller is near this
+
+
+def _positive(arr: np.ndarray) -> bool:
+    return bool(np.all(arr > 0) and np.all(arr <= _LIMIT))
+
+
+def _bounded(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "iu" and bool(np.all(np.abs(arr) <= _LIMIT))
+
+
+_SHAPE_INPUTS = {"Resize": {2: ("scales", _positive, "finite, positive numbers"),
+                            3: ("sizes", _positive, "finite, positive numbers")},
+                 "Upsample": {1: ("scales", _positive, "finite, positive numbers")},
+                 "Pad": {1: ("pads", _bounded, f"integers within +-{_LIMIT}")}}
 
 
 def _check_shape_inputs(proto: onnx.ModelProto, source: str) -> None:
@@ -125,14 +139,12 @@ def _check_shape_inputs(proto: onnx.ModelProto, source: str) -> None:
     values.update({n.output[0]: a.t for n in g.node if n.op_type == "Constant" and n.output
                    for a in n.attribute if a.name == "value"})
     for node in g.node:
-        for k, role in _SHAPE_INPUTS.get(node.op_type, {}).items():
+        for k, (role, ok, what) in _SHAPE_INPUTS.get(node.op_type, {}).items():
             if k < len(node.input) and node.input[k] in values:
                 arr = _to_array(values[node.input[k]], source)
-                if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or \
-                        np.any(arr <= 0) or np.any(arr > 1 << 20):
+                if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or not ok(arr):
                     raise EdgecError(f"{source}: {node.op_type} node '{node.name}': {role} "
-                                     f"{np.ravel(arr)[:8].tolist()} must be finite, positive "
-                                     f"numbers")
+                                     f"{np.ravel(arr)[:8].tolist()} must be {what}")
 
 
 def _infer(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
