@@ -45,9 +45,9 @@ def test_emit_is_deterministic(tmp_path):
 
 
 def test_only_used_kernels_are_copied(tmp_path):
-    files = set(_emit("softmax_scale_0p1", tmp_path / "s"))
+    files = set(_emit("softmax_scale_0p1", tmp_path / "s"))  # + the row shared with attention
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h",
-                     "edgec_fixedpoint.h", "softmax_s8.c"}
+                     "edgec_fixedpoint.h", "edgec_softmax_row.h", "softmax_s8.c"}
     files = set(_emit("mean_keepdims", tmp_path / "m"))
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h",
                      "edgec_fixedpoint.h", "mean_s8.c"}
@@ -56,7 +56,7 @@ def test_only_used_kernels_are_copied(tmp_path):
                      "edgec_fixedpoint.h", "edgec_elementwise.h", "pooling_s8.c"}
     files = set(_emit(MULTI, tmp_path / "x"))
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h", "edgec_fixedpoint.h",
-                     "edgec_elementwise.h", "conv2d_s8.c", "depthwise_conv2d_s8.c", "add_s8.c",
+                     "edgec_elementwise.h", "edgec_softmax_row.h", "conv2d_s8.c", "depthwise_conv2d_s8.c", "add_s8.c",
                      "pooling_s8.c", "fully_connected_s8.c", "softmax_s8.c"}
 
 

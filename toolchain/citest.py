@@ -31,7 +31,7 @@ import numpy as np
 
 from . import check, emulator, target as targets
 from .errors import EdgecError
-from .runner import batch_inputs, load_compiled
+from .runner import batch_inputs, load_compiled, load_npy_npz
 
 # figure -> (unit, direction): "max" = lower is better (a budget is a ceiling),
 # "min" = higher is better (a budget is a floor).
@@ -142,25 +142,8 @@ def load_expect(path: str | Path) -> np.ndarray:
 
 
 def _load_arrays(path: str | Path, what: str) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise EdgecError(f"{what} file '{path}' not found")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                arrays = {k: data[k] for k in data.files}
-        else:
-            arrays = {"x": data}
-    except Exception as e:
-        raise EdgecError(f"'{path}' is not a readable .npz/.npy file ({type(e).__name__}); "
-                         f"write it with numpy.savez(path, x=..., y=...)") from None
-    if not arrays:
-        raise EdgecError(f"'{path}' holds no arrays")
-    for k, a in arrays.items():
-        if a.dtype.kind not in "biuf":
-            raise EdgecError(f"'{path}': array '{k}' holds {a.dtype} data; expected numbers")
-    return arrays
+    arrays = load_npy_npz(path, what, "; write it with numpy.savez(path, x=..., y=...)")
+    return arrays if isinstance(arrays, dict) else {"x": arrays}
 
 
 _SIZE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*(k|kb|kib|m|mb|mib|b)?\s*$", re.I)

@@ -126,11 +126,13 @@ def run_compiled(out_dir: Path, x: np.ndarray | dict[str, np.ndarray], profile: 
                      outputs)
 
 
-def read_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
-    """`edgec run --input`: an .npy (one array), or an .npz (its arrays by name, in order)."""
+def load_npy_npz(path: str | Path, what: str,
+                 hint: str = "") -> np.ndarray | dict[str, np.ndarray]:
+    """An .npy (one array) or an .npz (its arrays by name, in order) of numbers, never
+    unpickled; a one-line EdgecError for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise EdgecError(f"input file '{path}' not found")
+        raise EdgecError(f"{what} file '{path}' not found")
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
@@ -139,14 +141,24 @@ def read_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
         else:
             arrays = data
     except Exception as e:
-        raise EdgecError(f"'{path}' is not a readable .npy/.npz file ({type(e).__name__})") \
-            from None
-    for k, a in (arrays.items() if isinstance(arrays, dict) else [("", arrays)]):
-        if a.dtype.kind not in "biuf" or a.ndim < 1 or a.shape[0] == 0:
-            raise EdgecError(f"'{path}'{f' array {k!r}' if k else ''}: expected a non-empty "
-                             f"array of numbers, got {a.dtype} of shape {a.shape}")
+        raise EdgecError(f"'{path}' is not a readable .npz/.npy file ({type(e).__name__})"
+                         f"{hint}") from None
     if isinstance(arrays, dict) and not arrays:
         raise EdgecError(f"'{path}' holds no arrays")
+    for k, a in (arrays.items() if isinstance(arrays, dict) else [("", arrays)]):
+        if a.dtype.kind not in "biuf":
+            raise EdgecError(f"'{path}'{f' array {k!r}' if k else ''} holds {a.dtype} data; "
+                             f"expected numbers")
+    return arrays
+
+
+def read_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
+    """`edgec run --input`: an .npy (one array), or an .npz (its arrays by name, in order)."""
+    arrays = load_npy_npz(path, "input")
+    for k, a in (arrays.items() if isinstance(arrays, dict) else [("", arrays)]):
+        if a.ndim < 1 or a.shape[0] == 0:
+            raise EdgecError(f"'{path}'{f' array {k!r}' if k else ''}: expected a non-empty "
+                             f"batch of samples, got shape {a.shape}")
     return arrays
 
 

@@ -15,6 +15,7 @@
  */
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_softmax_row.h"
 
 #include <stddef.h>
 
@@ -27,49 +28,6 @@ static int8_t requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t of
 }
 
 /* softmax_s8.c's exponential: exp(beta * s_in * diff) in Q0.31 for diff >= diff_min */
-static int32_t row_exp(const edgec_attention_params *p, int32_t diff)
-{
-    const int32_t scaled_diff = edgec_srdhm(
-        edgec_shl_wrap(diff, (int)p->softmax_input_left_shift), p->softmax_input_multiplier);
-    return edgec_exp_on_negative_values_q5_26(scaled_diff);
-}
-
-/* softmax_s8.c on one row of `n` values, in place */
-static edgec_status row_softmax(const edgec_attention_params *p, int8_t *x, int32_t n)
-{
-    int32_t c, max_in_row = -128, sum_of_exps = 0;
-    int32_t headroom_plus_one, num_bits_over_unit, shifted_scale, exponent;
-
-    for (c = 0; c < n; ++c) {
-        max_in_row = edgec_max_i32(max_in_row, x[c]);
-    }
-    for (c = 0; c < n; ++c) {
-        const int32_t diff = (int32_t)x[c] - max_in_row;
-        if (diff >= p->softmax_diff_min) {
-            sum_of_exps += edgec_rdbpot(row_exp(p, diff), 12);
-        }
-    }
-    headroom_plus_one = edgec_clz32((uint32_t)sum_of_exps);
-    num_bits_over_unit = 12 - headroom_plus_one;
-    shifted_scale = edgec_one_over_one_plus_x((int32_t)(
-        ((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31)));
-    exponent = num_bits_over_unit + 31 - 8;
-    if (exponent < 0 || exponent > 31) {
-        return EDGEC_ERR_ARG;
-    }
-    for (c = 0; c < n; ++c) {
-        const int32_t diff = (int32_t)x[c] - max_in_row;
-        if (diff >= p->softmax_diff_min) {
-            const int32_t unsat =
-                edgec_rdbpot(edgec_srdhm(shifted_scale, row_exp(p, diff)), exponent);
-            x[c] = (int8_t)edgec_min_i32(edgec_max_i32(unsat - 128, -128), 127);
-        } else {
-            x[c] = -128;
-        }
-    }
-    return EDGEC_OK;
-}
-
 edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q,
                                 const int8_t *k, const int8_t *v, int8_t *out,
                                 int8_t *scratch)
@@ -123,7 +81,9 @@ edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q
                         scratch[j] = s;
                     }
                     /* 3: softmax over the row */
-                    st = row_softmax(p, scratch, p->keys);
+                    st = edgec_softmax_row(p->softmax_input_multiplier,
+                                           p->softmax_input_left_shift, p->softmax_diff_min,
+                                           scratch, scratch, p->keys);
                     if (st != EDGEC_OK) {
                         return st;
                     }
