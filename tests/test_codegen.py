@@ -56,8 +56,9 @@ def test_only_used_kernels_are_copied(tmp_path):
                      "edgec_fixedpoint.h", "edgec_elementwise.h", "pooling_s8.c"}
     files = set(_emit(MULTI, tmp_path / "x"))
     assert files == {"edgec_model.h", "edgec_model.c", "edgec_kernels.h", "edgec_fixedpoint.h",
-                     "edgec_elementwise.h", "edgec_softmax_row.h", "conv2d_s8.c", "depthwise_conv2d_s8.c", "add_s8.c",
-                     "pooling_s8.c", "fully_connected_s8.c", "softmax_s8.c"}
+                     "edgec_elementwise.h", "edgec_softmax_row.h", "conv2d_s8.c",
+                     "depthwise_conv2d_s8.c", "add_s8.c", "pooling_s8.c",
+                     "fully_connected_s8.c", "softmax_s8.c"}
 
 
 def test_layer_comments_and_params(tmp_path):

@@ -3,7 +3,8 @@ fully_connected as one call that runs a block of tokens at a time (MCUFormer's o
 library), so the hidden layer ([tokens, 4 x width] in a ViT) is never whole in RAM.
 
 `fuse_mlp(program, block)` replaces each such chain over two or more tokens whose hidden
-layer is wider than its input (the hidden tensors read by the next call only) by one edgec_mlp_s8 call with a scratch of block x hidden int8 values: for tokens
+layer is wider than its input (the hidden tensors read by the next call only) by one
+edgec_mlp_s8 call with a scratch of block x hidden int8 values: for tokens
 [t, t + block) it runs the first layer into the scratch, the table over it in place and the
 second layer into the output rows. Each token's row is computed with exactly the unfused
 kernels' arithmetic, so the bytes are the unfused program's.

@@ -22,8 +22,9 @@ writing a stripe into the split output is a row *slice* (Program.slices: name ->
 (parent, first row)): its bytes are the parent's from that row on, a pointer offset.
 
 Into a fully connected layer (`into_fc`): when the split output feeds only an FC (one row),
-the split output is never whole (likewise into a mean over H and W: per-channel sums). Each stripe is handed to the FC at once: in NHWC a row
-stripe is a contiguous run of the flattened input, so it meets a run of weight columns;
+the split output is never whole (likewise into a mean over H and W: per-channel sums).
+Each stripe is handed to the FC at once: in NHWC a row stripe is a contiguous run of the
+flattened input, so it meets a run of weight columns;
 edgec_fully_connected_first_s8 / _partial_s8 sum it into C_OUT int32 accumulators (an
 arena tensor "<fc>@acc", each stripe's a slice at row 0 of it) and
 edgec_fully_connected_finish_s8 requantizes once. Integer sums are exact, so the bytes
