@@ -6,18 +6,36 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def candidate_dirs(arg: str | Path | None = None) -> list[Path]:
+    """Where the shared models may be, in order: --models DIR, $EDGEC_SHARED_MODELS,
+    <repo>/../shared/models (work tree and CI), and beside the local repository a scratch
+    clone (`git clone . $(mktemp -d)`) came from."""
+    cands = [arg, os.environ.get("EDGEC_SHARED_MODELS"), REPO.parent / "shared" / "models",
+             REPO / "shared" / "models", _origin_shared()]
+    return [Path(c) for c in cands if c]
+
+
 def models_dir(arg: str | Path | None = None) -> Path:
-    """--models DIR, else $EDGEC_SHARED_MODELS, else <repo>/../shared/models."""
-    for cand in (arg, os.environ.get("EDGEC_SHARED_MODELS"), REPO.parent / "shared" / "models",
-                 REPO / "shared" / "models"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
+    for cand in candidate_dirs(arg):
+        if cand.is_dir() and any(cand.glob("*.tflite")):
+            return cand
     raise SystemExit("shared/models not found: pass --models DIR or set EDGEC_SHARED_MODELS")
+
+
+def _origin_shared() -> Path | None:
+    """A scratch clone's models: beside the local repository it was cloned from."""
+    try:
+        url = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(url.removeprefix("file://")).parent / "shared" / "models" if url else None
 
 
 def anchors(models: Path) -> dict[str, dict[str, int | None]]:

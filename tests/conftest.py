@@ -1,7 +1,6 @@
 """Shared fixtures: compiled example models, built once per test session (they are slow)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -9,18 +8,16 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/models.py, tests/kernel_cases.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # shared_data
+from shared_data import candidate_dirs  # noqa: E402
 
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_models_dir() -> Path:
-    """$EDGEC_SHARED_MODELS, else `<repo>/../shared/models` (the work tree layout and CI's
-    sibling `shared/`). Missing models FAIL the tests that need them: never a silent skip."""
-    candidates = []
-    if os.environ.get("EDGEC_SHARED_MODELS"):
-        candidates.append(Path(os.environ["EDGEC_SHARED_MODELS"]))
-    candidates += [REPO.parent / "shared" / "models", REPO / "shared" / "models"]
+    """The shared .tflite models (benchmarks/shared_data.py says where it looks). Missing
+    models FAIL the tests that need them: never a silent skip."""
+    candidates = candidate_dirs()
     for c in candidates:
         if c.is_dir() and any(c.glob("*.tflite")):
             return c
