@@ -4,6 +4,7 @@ One place for both, so no script types a figure from anchors.md into its own cod
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ def models_dir(arg: str | Path | None = None) -> Path:
     raise SystemExit("shared/models not found: pass --models DIR or set EDGEC_SHARED_MODELS")
 
 
+@functools.lru_cache(maxsize=None)
 def _origin_shared() -> Path | None:
     """A scratch clone's models: beside the local repository it was cloned from."""
     try:

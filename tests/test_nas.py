@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,15 +35,19 @@ def synthetic(n: int, seed: int, classes: int = 4) -> tuple[np.ndarray, np.ndarr
     return x, y.astype(np.int64)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("nasdata")
+def write_data(d: Path) -> Path:
+    """train.npz, val.npz and the tiny space file, as the nas tests use them."""
     x, y = synthetic(96, 0)
     np.savez(d / "train.npz", x=x, y=y)
     x, y = synthetic(32, 1)
     np.savez(d / "val.npz", x=x, y=y)
     (d / "space.json").write_text(json.dumps(TINY_SPACE))
     return d
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_data(tmp_path_factory.mktemp("nasdata"))
 
 
 def test_random_candidates_build_and_run():

@@ -12,7 +12,7 @@ import torch
 from conftest import edgec
 from edgec.toolchain.nas import NasInterrupted, NasOptions, run_nas
 from edgec.toolchain.nas.search import Search
-from test_nas import TINY_SPACE, synthetic
+from test_nas import synthetic, write_data
 
 TIMING = {"seconds", "task_seconds", "epoch_seconds"}
 # as the CLI run below
@@ -35,13 +35,7 @@ def _records(out) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("nasdata")
-    x, y = synthetic(96, 0)
-    np.savez(d / "train.npz", x=x, y=y)
-    x, y = synthetic(32, 1)
-    np.savez(d / "val.npz", x=x, y=y)
-    (d / "space.json").write_text(json.dumps(TINY_SPACE))
-    return d
+    return write_data(tmp_path_factory.mktemp("nasdata"))
 
 
 @pytest.fixture(scope="module")
