@@ -1048,6 +1048,7 @@ def to_tflite(graph: Graph) -> bytes | None:
         tt.name = t.name.encode()
         tt.shape = np.asarray(t.shape, np.int32)
         tt.type = {"int8": tfl.TensorType.INT8, "int32": tfl.TensorType.INT32,
+                   "int16": tfl.TensorType.INT16, "int64": tfl.TensorType.INT64,
                    "float32": tfl.TensorType.FLOAT32}[t.dtype]
         tt.buffer = 0
         if t.is_const:
