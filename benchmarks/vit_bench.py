@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from edgec.toolchain.options import CompileOptions
 from edgec.toolchain.passes import run_passes
 from edgec.toolchain.pipeline import compile_model
 from edgec.toolchain.plan import plan_memory
-from edgec.toolchain.quantize import calibrate, quantize
+from edgec.toolchain.quantize import calibrate, choose_precision, quantize
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "stm32f746"
@@ -45,7 +46,28 @@ def lowered(opts: CompileOptions):
     graph = run_passes(source.graph)
     samples, _ = calibdata.load_or_generate(opts, source)
     qgraph = quantize(graph, calibrate(source.onnx, graph, samples))
-    return source, qgraph, lower(qgraph)
+    qgraph, precision = choose_precision(graph, qgraph, samples, opts.precision)
+    return source, qgraph, precision, lower(qgraph)
+
+
+def block_of(name: str) -> str:
+    """The transformer block a layer belongs to ("-" outside the blocks)."""
+    m = re.search(r"/blocks/blocks\.(\d+)/", name)
+    return m.group(1) if m else "-"
+
+
+def peak_per_block(program, plan) -> dict[str, int]:
+    """Per block: the most bytes live at once (tensors + scratch) during its layers."""
+    order = plan.execution_order(len(program.calls))
+    live = [0] * len(order)
+    for buf in plan.timeline:
+        for step in range(buf["first"], buf["last"] + 1):
+            live[step] += buf["bytes"]
+    peaks: dict[str, int] = {}
+    for step, i in enumerate(order):
+        b = block_of(program.calls[i].name)
+        peaks[b] = max(peaks.get(b, 0), live[step])
+    return peaks
 
 
 def block_agreement(onnx_path: Path, program, io: dict, images: np.ndarray) -> list[tuple]:
@@ -86,6 +108,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--train", type=int, default=192)
     ap.add_argument("--samples", type=int, default=2, help="inputs checked on QEMU")
+    ap.add_argument("--precision", choices=("auto", "int8"), default="auto",
+                    help="edgec compile --precision (auto: int16 where fidelity needs it)")
     args = ap.parse_args()
     work = args.work
     onnx = work / "vit160.onnx"
@@ -96,16 +120,18 @@ def main() -> None:
         print("training:", vit160.build(work, args.epochs, args.train),
               f"({time.time() - t0:.0f} s)")
     opts = CompileOptions(model=onnx, target=TARGET, out_dir=work / "net",
-                          calib=work / "calib.npy", check_samples=args.samples)
+                          calib=work / "calib.npy", check_samples=args.samples,
+                          precision=args.precision, profile=True)
     target = targets.load_target(TARGET)
-    source, qgraph, plain = lowered(opts)
+    source, qgraph, precision, plain = lowered(opts)
     attention = fuse_attention(plain)
     fused = fuse_mlp(attention)
-    rows = []
+    rows, plans = [], {}
     for name, program in (("plain (whole tensors)", plain), ("+ fused attention", attention),
                           ("+ token-blocked MLP (edgec)", fused)):
         t0 = time.time()
         plan = plan_memory(program)
+        plans[name] = peak_per_block(program, plan)
         biggest = max(plan.timeline, key=lambda t: t["bytes"])
         rows.append((name, len(program.calls), plan.arena_bytes, biggest["bytes"],
                      biggest["name"], time.time() - t0))
@@ -118,7 +144,12 @@ def main() -> None:
                                      n=len(test))
 
     budget = target.arena_budget_bytes
-    print(f"\nViT 160x160x3, 8x8 patches, width 128, 4 heads, MLP x4, depth 4, int8, "
+    int16 = set(precision.as_dict()["int16_tensors"])
+    print(f"\nprecision {args.precision}: int8 everywhere"
+          + (f", int16: {', '.join(sorted(int16))}" if int16 else "")
+          + (f"; simulated cosine on calibration images {precision.int8_fidelity:.4f} (int8) "
+             f"-> {precision.fidelity:.4f}" if precision.fidelity is not None else ""))
+    print(f"\nViT 160x160x3, 8x8 patches, width 128, 4 heads, MLP x4, depth 4, "
           f"{TARGET}: arena budget {budget} B (SRAM {target.sram_bytes} B - stack "
           f"{target.stack_bytes} B), flash {target.flash_bytes} B\n")
     print(f"{'plan':<30} {'calls':>5} {'arena B':>9} {'fits':>5} {'largest buffer':>15}  "
@@ -148,14 +179,35 @@ def main() -> None:
     ]
     for k, v in table:
         print(f"{k:<36} {v}")
-    print(f"\n{'block':<6} {'weights':>8} {'activations':>12} {'cosine min':>11} "
-          f"{'cosine mean':>12}   (residual stream after the block vs float, held-out)")
+    layers = rep["layers"]
+    instr: dict[str, int] = {}
+    for layer in layers:
+        b = block_of(layer["name"])
+        instr[b] = instr.get(b, 0) + int(layer.get("instructions") or 0)
+    plain_peak, edgec_peak = plans[rows[0][0]], plans[rows[-1][0]]
+    print(f"\n{'block':<6} {'activations':<24} {'plain peak B':>13} {'edgec peak B':>13} "
+          f"{'instructions':>14} {'cosine min':>11} {'cosine mean':>12}")
     blocks = block_agreement(onnx, fused, check.io_spec(qgraph), test)
     for i, _, lo, mean in blocks:
-        print(f"{i:<6} {'int8':>8} {'int8':>12} {lo:>11.4f} {mean:>12.4f}")
+        b = str(i)
+        wide = [t for t in int16 if block_of(t) == b]
+        prec = "int8" + (", probs int16" if wide else "")
+        print(f"{b:<6} {prec:<24} {plain_peak.get(b, 0):>13,} {edgec_peak.get(b, 0):>13,} "
+              f"{instr.get(b, 0):>14,} {lo:>11.4f} {mean:>12.4f}")
+    print(f"{'-':<6} {'int8 (embed, head)':<24} {plain_peak.get('-', 0):>13,} "
+          f"{edgec_peak.get('-', 0):>13,} {instr.get('-', 0):>14,}")
+    print("(cosine: residual stream after the block vs float, held-out images; peak: most "
+          "bytes live at once during the block's layers)")
+    print(f"\n{'layer':<48} {'kernel':<28} {'MACs':>12} {'instructions':>14}")
+    for layer in layers:
+        print(f"{layer['name'][-48:]:<48} {layer['kernel']:<28} {layer['macs']:>12,} "
+              f"{int(layer.get('instructions') or 0):>14,}")
     (work / "vit_bench.json").write_text(json.dumps(
         {"plans": [{"plan": r[0], "calls": r[1], "arena_bytes": r[2]} for r in rows],
-         "report": {k: rep[k] for k in ("memory", "flash", "latency", "check", "fidelity")},
+         "report": {k: rep[k] for k in ("memory", "flash", "latency", "check", "fidelity",
+                                         "precision", "layers")},
+         "peak_per_block": {"plain": plain_peak, "edgec": edgec_peak},
+         "instructions_per_block": instr,
          "held_out": held_out,
          "blocks": [{"block": i, "tensor": n, "cosine_min": lo, "cosine_mean": m}
                     for i, n, lo, m in blocks]}, indent=1, default=str))

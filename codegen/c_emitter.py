@@ -48,6 +48,7 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_avg_pool2d_s8": "pooling_s8.c",
     "edgec_mean_s8": "mean_s8.c",
     "edgec_softmax_s8": "softmax_s8.c",
+    "edgec_softmax_s8_s16": "softmax_s8.c",
     "edgec_requantize_s8": "requantize_s8.c",
     "edgec_mul_s8": "mul_s8.c",
     "edgec_lut_s8": "lut_s8.c",
@@ -63,6 +64,7 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_add_const_s8": "add_s8.c",
     "edgec_mul_const_s8": "mul_s8.c",
     "edgec_batch_matmul_s8": "batch_matmul_s8.c",
+    "edgec_batch_matmul_s16_s8": "batch_matmul_s8.c",
     "edgec_layer_norm_s8": "layer_norm_s8.c",
     "edgec_constant_s8": "constant_s8.c",
     "edgec_attention_s8": "attention_s8.c",
@@ -81,6 +83,7 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_max_pool2d_opt_s8": "pooling_opt_s8.c",
     "edgec_avg_pool2d_opt_s8": "pooling_opt_s8.c",
     "edgec_mean_opt_s8": "pooling_opt_s8.c",
+    "edgec_attention_opt_s8": "attention_opt_s8.c",
 }
 # Kernels declared outside edgec_kernels.h: the header edgec_model.c must also include.
 KERNEL_HEADERS: dict[str, str] = {
@@ -262,8 +265,9 @@ def _layer_context(index: int, call_index: int, call: KernelCall, program: Progr
                              f"(layer {index}, node '{call.name}')")
         if graph.tensors[name].dtype == "float32":  # the float I/O kernels take float *
             return f"(float *)(void *)(edgec_arena + {int(plan.offsets[name])})"
-        if graph.tensors[name].dtype == "int32":  # accumulators (plan/patch.py)
-            return f"(int32_t *)(void *)(edgec_arena + {int(plan.offsets[name])})"
+        if graph.tensors[name].dtype in ("int32", "int16"):  # accumulators, probabilities
+            ctype = graph.tensors[name].dtype + "_t"
+            return f"({ctype} *)(void *)(edgec_arena + {int(plan.offsets[name])})"
         return f"edgec_arena + {int(plan.offsets[name])}"
 
     input_table = [tensor_arg(t) for t in call.inputs] if call.input_array else []

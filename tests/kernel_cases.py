@@ -303,7 +303,7 @@ class GraphBuilder:
 
     def node(self, op: str, inputs: list[str], attrs: dict | None = None,
              out_shape: tuple[int, ...] | None = None, out_quant: tuple[float, int] | None = None,
-             name: str | None = None) -> str:
+             name: str | None = None, out_dtype: str = "int8") -> str:
         name = name or f"{op}_{len(self.nodes)}"
         out = f"{name}_out"
         node = Node(name, op, list(inputs), [out], dict(attrs or {}))
@@ -324,14 +324,16 @@ class GraphBuilder:
             y = y.reshape((samples, y.shape[0] // samples) + y.shape[1:])
         if out_quant is not None:
             qp = QuantParams.per_tensor(*out_quant)
-        elif op == "softmax":
-            qp = QuantParams.per_tensor(1.0 / 256, -128)
+        elif op == "softmax":  # TFLite's fixed params (int16: attention probabilities)
+            qp = QuantParams.per_tensor(*((1.0 / 65536, -32768) if out_dtype == "int16"
+                                          else (1.0 / 256, -128)))
         else:
             qp = calibrate(y)
-        self.tensors[out] = Tensor(out, tuple(y.shape[1:]), "int8", quant=qp)
+        self.tensors[out] = Tensor(out, tuple(y.shape[1:]), out_dtype, quant=qp)
         self.nodes.append(node)
         # Propagate quantized-then-dequantized values, as the int8 model sees them.
-        q = np.clip(np.round(y / float(qp.scale)) + int(qp.zero_point), -128, 127)
+        info = np.iinfo(out_dtype)
+        q = np.clip(np.round(y / float(qp.scale)) + int(qp.zero_point), info.min, info.max)
         self.float_values[out] = dequantize(q, qp)
         return out
 
@@ -620,23 +622,28 @@ def _bmm(shape, adj_x=False, adj_y=False, qa=(0.05, 3), qb=(0.02, -40), out_q=No
     return build
 
 
-def _attention_scores(b: GraphBuilder) -> str:
-    """softmax(q @ k^T * scale) @ v on [1, heads=2, tokens=9, d=8]: q, k, v slices of one
-    requantized [1, 2, 9, 24] input, the scale a constant MUL operand."""
-    x = b.input("qkv", (1, 2, 9, 24), 0.04, -5)
+def _attention_scores(b: GraphBuilder, tokens: int = 9, probs: str = "int8") -> str:
+    """softmax(q @ k^T * scale) @ v on [1, heads=2, tokens, d=8]: q, k, v slices of one
+    requantized [1, 2, tokens, 24] input, the scale a constant MUL operand; probabilities
+    int8, or int16 (softmax int8 -> int16, P x V as edgec_batch_matmul_s16_s8)."""
+    x = b.input("qkv", (1, 2, tokens, 24), 0.04, -5)
     parts = []
     for i, (name, q) in enumerate((("q", (0.05, 2)), ("k", (0.045, -7)), ("v", (0.03, 10)))):
         rq = b.node("requantize", [x], {}, out_quant=q, name=f"{name}_rq")
         parts.append(b.node("strided_slice", [rq], {"begin": (0, 0, 0, 8 * i),
-                                                    "end": (1, 2, 9, 8 * i + 8),
+                                                    "end": (1, 2, tokens, 8 * i + 8),
                                                     "strides": (1, 1, 1, 1)},
                             out_quant=q, name=name))
     q, k, v = parts
     scores = b.node("batch_matmul", [q, k], {"adj_x": False, "adj_y": True}, name="qk")
     scale = _const_operand(b, "scale", np.full((), 8 ** -0.5))
     scaled = b.node("mul", [scores, scale], {"act_min": None, "act_max": None}, name="scale")
-    probs = b.node("softmax", [scaled], {"beta": 1.0}, name="softmax")
-    return b.node("batch_matmul", [probs, v], {"adj_x": False, "adj_y": False}, name="pv")
+    p = b.node("softmax", [scaled], {"beta": 1.0}, name="softmax", out_dtype=probs)
+    return b.node("batch_matmul", [p, v], {"adj_x": False, "adj_y": False}, name="pv")
+
+
+def _attention_probs_s16(b: GraphBuilder) -> str:
+    return _attention_scores(b, tokens=40, probs="int16")
 
 
 def _const_operand(b: GraphBuilder, name: str, values: np.ndarray) -> str:
@@ -742,6 +749,9 @@ TRANSFORMER_CASES: list[Case] = [
     Case("fc_tokens_3d", _fc((1, 17, 32), 24, out_shape=(1, 17, 24)), 342, ("transformer",)),
     Case("concat_class_token", _class_token, 343, ("transformer",)),
     Case("attention_core", _attention_scores, 344, ("transformer", "multi")),
+    # int16 probabilities (the precision search's choice for long sequences): softmax
+    # int8 -> int16 (TFLite's), then edgec's own int16 x int8 batch_matmul
+    Case("attention_core_probs_s16", _attention_probs_s16, 345, ("transformer", "multi")),
 ]
 
 CASES: list[Case] = [
@@ -1237,6 +1247,8 @@ def to_tflite(graph: Graph) -> bytes | None:
             op.builtinOptionsType = OP.LeakyReluOptions
             opt.alpha = float(a["alpha"])
         elif node.op == "batch_matmul":
+            if graph.tensors[inputs[0]].dtype != graph.tensors[inputs[1]].dtype:
+                return None  # int16 probabilities x int8: edgec's own op, not TFLite's
             code, opt = BO.BATCH_MATMUL, tfl.BatchMatMulOptionsT()
             op.builtinOptionsType = OP.BatchMatMulOptions
             opt.adjX, opt.adjY = bool(a.get("adj_x")), bool(a.get("adj_y"))

@@ -35,12 +35,13 @@ def _reshape(b: GraphBuilder, x: str, shape: tuple[int, ...], name: str) -> str:
     return out
 
 
-def _vit_attention(tokens: int, heads: int, d: int, scale: bool = True, kt: bool = False):
+def _vit_attention(tokens: int, heads: int, d: int, scale: bool = True, kt: bool = False,
+                   probs: str = "int8"):
     """A ViT's attention as torch.onnx exports it: a [1, N, 3 * heads * d] qkv projection
     reshaped to [1, N, 3, heads, d], transposed to [3, 1, heads, N, d] and sliced into q, k,
     v; softmax(q k^T * d^-0.5) v; transposed back to [1, N, heads, d] and reshaped to
     [1, N, heads * d]. With kt, k is transposed explicitly (adj_y False); without scale,
-    no MUL."""
+    no MUL; probs "int16": int16 probabilities (the precision search's choice)."""
     def build(b: GraphBuilder) -> str:
         c = heads * d
         x = b.input("qkv", (1, tokens, 3 * c), 0.05, -3)
@@ -64,8 +65,8 @@ def _vit_attention(tokens: int, heads: int, d: int, scale: bool = True, kt: bool
             factor = _const_operand(b, "scale", np.full((), d ** -0.5))
             scores = b.node("mul", [scores, factor], {"act_min": None, "act_max": None},
                             name="scale")
-        probs = b.node("softmax", [scores], {"beta": 1.0}, name="softmax")
-        o = b.node("batch_matmul", [probs, v], {"adj_x": False, "adj_y": False}, name="pv")
+        p = b.node("softmax", [scores], {"beta": 1.0}, name="softmax", out_dtype=probs)
+        o = b.node("batch_matmul", [p, v], {"adj_x": False, "adj_y": False}, name="pv")
         o = b.node("transpose", [o], {"perm": (0, 2, 1, 3)}, name="from_heads")
         return _reshape(b, o, (1, tokens, c), "merge_heads")
     return build
@@ -95,10 +96,12 @@ CASES = [
     Case("vit_n17_h4_d4_no_scale", _vit_attention(17, 4, 4, scale=False), 902),
     Case("vit_n5_h1_d16_kt", _vit_attention(5, 1, 16, kt=True), 903),
     Case("attention_core", _attention_scores, 344),  # q, k, v slices of one [1, 2, 9, 24]
+    Case("vit_n40_h2_d8_probs_s16", _vit_attention(40, 2, 8, probs="int16"), 904),
     Case("mlp_n17_c16_h64_gelu", _mlp(17, 16, 64), 911),  # 3 blocks of 8, the last of 1
     Case("mlp_n6_c12_h40_o20_relu", _mlp(6, 12, 40, out=20, gelu=False), 912),
 ]
 IDS = [c.id for c in CASES]
+CASES_BY_ID = {c.id: c for c in CASES}
 
 
 def _programs(case: Case, block: int = 8):
@@ -122,7 +125,10 @@ def test_fused_golden_equals_unfused_golden(case):
         assert kernels == ["edgec_requantize_s8", "edgec_mlp_s8"]
     else:
         assert kernels.count("edgec_attention_s8") == 1
-        assert "edgec_softmax_s8" not in kernels and "edgec_batch_matmul_s8" not in kernels
+        assert not [k for k in kernels if k.startswith(("edgec_softmax", "edgec_batch_matmul"))]
+        probs_s16 = [int(c.fields["probs_s16"]) for c in fused.calls
+                     if c.kernel == "edgec_attention_s8"]
+        assert probs_s16 == [int(case.id.endswith("probs_s16"))]
     if case.id.startswith("vit") and not case.id.endswith("_kt"):
         # q, k, v read from the projection's output, written in [N, heads * d]: no copies
         assert not {"edgec_transpose_s8", "edgec_strided_slice_s8"} & set(kernels)
@@ -144,14 +150,14 @@ def test_fused_plan_never_holds_the_scores():
 
 @pytest.mark.parametrize("block", [1, 5, 17, 64])
 def test_mlp_any_block_size_gives_the_unfused_bytes(block):
-    plain, fused, inputs = _programs(CASES[4], block)
+    plain, fused, inputs = _programs(CASES_BY_ID["mlp_n17_c16_h64_gelu"], block)
     samples = inputs[plain.graph.inputs[0]]
     assert fused.calls[-1].scratch_bytes == min(block, 17) * 64
     assert np.array_equal(_golden_all(fused, samples), _golden_all(plain, samples))
 
 
 def test_mlp_plan_never_holds_the_hidden_layer_and_overwrites_its_input():
-    plain, fused, _ = _programs(CASES[4])
+    plain, fused, _ = _programs(CASES_BY_ID["mlp_n17_c16_h64_gelu"])
     plain_plan, fused_plan = plan_memory(plain), plan_memory(fused)
     hidden = 17 * 64
     assert max(t["bytes"] for t in plain_plan.timeline) >= hidden
@@ -162,7 +168,7 @@ def test_mlp_plan_never_holds_the_hidden_layer_and_overwrites_its_input():
     assert entry["alias_of"] == fused.calls[-1].inputs[0]
     assert fused_plan.offsets[out] == fused_plan.offsets[fused.calls[-1].inputs[0]]
     # wider output than input: no overwriting
-    _, wider, _ = _programs(CASES[5])
+    _, wider, _ = _programs(CASES_BY_ID["mlp_n6_c12_h40_o20_relu"])
     assert wider.calls[-1].inplace == {}
 
 
@@ -205,7 +211,8 @@ def test_host_c_equals_golden(case, tmp_path):
 
 
 def test_firmware_on_qemu_equals_golden(tmp_path):
-    """A ViT attention and a blocked MLP (3 blocks, the last partial, in place) on QEMU."""
+    """A ViT attention (int8 and int16 probabilities) and a blocked MLP (3 blocks, the last
+    partial, in place) on QEMU."""
     from concurrent.futures import ThreadPoolExecutor
 
     from edgec.toolchain.build import build_firmware
@@ -213,7 +220,7 @@ def test_firmware_on_qemu_equals_golden(tmp_path):
     from edgec.toolchain.target import load_target
 
     target = load_target("stm32f746")
-    cases = [CASES[0], CASES[4]]
+    cases = [CASES[0], CASES_BY_ID["mlp_n17_c16_h64_gelu"], CASES_BY_ID["vit_n40_h2_d8_probs_s16"]]
 
     def build(case):
         _, fused, inputs = _programs(case)
@@ -221,7 +228,7 @@ def test_firmware_on_qemu_equals_golden(tmp_path):
         emit_sources(fused, plan_memory(fused), src, {**META, "target": target.name})
         return fused, inputs, build_firmware(src, target, tmp_path / case.id)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         built = list(pool.map(build, cases))
     for case, (fused, inputs, fw) in zip(cases, built):
         graph = fused.graph

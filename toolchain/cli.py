@@ -59,8 +59,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "arena does not fit: auto (only then), min (the smallest arena, fit or "
                    "not), off, or N@layer (N stripes up to that layer, or into that fully "
                    "connected layer or mean, always).")
+@click.option("--precision", type=click.Choice(["auto", "int8"]), default="auto",
+              show_default=True,
+              help="Float models: auto keeps at int16 the tensors whose int8 rounding measurably "
+                   "costs fidelity (attention probabilities), int8 quantizes everything to "
+                   "int8.")
+@click.option("--fidelity", "fidelity_goal", type=click.FloatRange(0.0, 1.0, min_open=True),
+              default=0.99, show_default=True,
+              help="Goal of --precision auto: worst cosine between the float and the quantized "
+                   "model's outputs over the calibration samples.")
 def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no_build, no_run,
-                profile, seed, optimize, patch):
+                profile, seed, optimize, patch, precision, fidelity_goal):
     """Compile MODEL (.pt TorchScript, .pt2 torch.export, .onnx, .tflite) for a target board."""
     from .options import CompileOptions
     from .pipeline import compile_model
@@ -68,7 +77,8 @@ def compile_cmd(model, target, calib, out_dir, input_shape, trust_pickle, io, no
     opts = CompileOptions(model=model, target=target, out_dir=out_dir, calib=calib,
                           input_shape=_shape(input_shape), trust_pickle=trust_pickle, io=io,
                           build=not no_build, run=not (no_build or no_run), profile=profile,
-                          seed=seed, optimize=optimize, patch=patch)
+                          seed=seed, optimize=optimize, patch=patch, precision=precision,
+                          fidelity_goal=fidelity_goal)
     result = compile_model(opts)
     for w in result.report.get("warnings", []):
         click.echo(f"edgec: warning: {w}", err=True)

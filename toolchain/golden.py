@@ -230,6 +230,15 @@ def mean_finish_s8(f: Fields, acc: np.ndarray) -> np.ndarray:
 
 
 def softmax_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    return _softmax(f, x, 8)
+
+
+def softmax_s8_s16(f: Fields, x: np.ndarray) -> np.ndarray:
+    """int16 probabilities (scale 1/65536, zero point -32768): TFLite Softmax<int8, int16>."""
+    return _softmax(f, x, 16)
+
+
+def _softmax(f: Fields, x: np.ndarray, bits: int) -> np.ndarray:
     rows, depth = int(f["rows"]), int(f["depth"])
     xi = x.reshape(rows, depth).astype(np.int64)
     diff = xi - np.maximum(xi.max(axis=1, keepdims=True), -128)
@@ -243,12 +252,13 @@ def softmax_s8(f: Fields, x: np.ndarray) -> np.ndarray:
     num_bits_over_unit = 12 - headroom_plus_one
     shifted_scale = qm.one_over_one_plus_x_for_x_in_0_1(
         qm.wrap_i32((sum_of_exps << headroom_plus_one) - (1 << 31)))
-    exponent = num_bits_over_unit + 31 - 8
+    exponent = num_bits_over_unit + 31 - bits
     if np.any((exponent < 0) | (exponent > 31)):
         raise EdgecError("softmax: exponent out of range")
     unsat = qm.rounding_divide_by_pot(qm.srdhm(shifted_scale, exps), exponent)
-    out = np.where(valid, np.clip(unsat - 128, -128, 127), -128)
-    return out.astype(np.int8).reshape(-1)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    out = np.where(valid, np.clip(unsat + lo, lo, hi), lo)
+    return out.astype(np.int8 if bits == 8 else np.int16).reshape(-1)
 
 
 def requantize_s8(f: Fields, x: np.ndarray) -> np.ndarray:
@@ -387,6 +397,7 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_mean_partial_s8": mean_partial_s8,
     "edgec_mean_finish_s8": mean_finish_s8,
     "edgec_softmax_s8": softmax_s8,
+    "edgec_softmax_s8_s16": softmax_s8_s16,
     "edgec_requantize_s8": requantize_s8,
     "edgec_mul_s8": mul_s8,
     "edgec_lut_s8": lut_s8,
@@ -417,16 +428,16 @@ KERNELS.update({name: _via_reference(ref, fn) for name, (ref, fn) in REFERENCE_O
 
 
 def run_call(call: KernelCall, *inputs: np.ndarray) -> np.ndarray:
-    """One kernel call on flat inputs (int8; float32 for a float graph input; int32
-    accumulators); returns the flat output (int8, float32 from a dequantize, int32
-    accumulators). A view returns its input's bytes."""
+    """One kernel call on flat inputs (int8; int16 probabilities; float32 for a float graph
+    input; int32 accumulators); returns the flat output (int8, int16 from a softmax with int16
+    output, float32 from a dequantize, int32 accumulators). A view returns its input's bytes."""
     if call.view:
         return np.asarray(inputs[0]).reshape(-1)
     fn = KERNELS.get(call.kernel)
     if fn is None:
         raise EdgecError(f"golden model has no kernel '{call.kernel}' (node '{call.name}')")
     flat = [np.ascontiguousarray(a, dtype=np.asarray(a).dtype
-                                 if np.asarray(a).dtype in (np.float32, np.int32)
+                                 if np.asarray(a).dtype in (np.float32, np.int32, np.int16)
                                  else np.int8).reshape(-1) for a in inputs]
     return fn(call.fields, *flat)
 

@@ -55,8 +55,8 @@ def _requant(acc: np.ndarray, f: Fields, prefix: str, offset: str) -> np.ndarray
     return np.clip(out, int(f[f"{prefix}act_min"]), int(f[f"{prefix}act_max"]))
 
 
-def attention_s8(f: Fields, q: np.ndarray, k: np.ndarray, v: np.ndarray, softmax_s8
-                 ) -> np.ndarray:
+def attention_s8(f: Fields, q: np.ndarray, k: np.ndarray, v: np.ndarray, softmax_s8,
+                 softmax_s8_s16) -> np.ndarray:
     """attention_s8.c: the unfused batch_matmul -> [mul] -> softmax -> batch_matmul
     arithmetic, on operands and an output addressed through the call's strides."""
     batch = f["batch"]
@@ -73,7 +73,8 @@ def attention_s8(f: Fields, q: np.ndarray, k: np.ndarray, v: np.ndarray, softmax
     if int(f["has_scale"]):
         s = _requant((s + int(f["scale_input_offset"])) * int(f["scale_factor"]), f,
                      "scale_", "scale_output_offset")
-    p = softmax_s8({"rows": s.size // keys, "depth": keys,
+    softmax = softmax_s8_s16 if int(f.get("probs_s16", 0)) else softmax_s8
+    p = softmax({"rows": s.size // keys, "depth": keys,
                     "input_multiplier": f["softmax_input_multiplier"],
                     "input_left_shift": f["softmax_input_left_shift"],
                     "diff_min": f["softmax_diff_min"]}, s.astype(np.int8).reshape(-1))
@@ -161,6 +162,7 @@ def kernels(add_s8, mul_s8) -> dict:
     """The entries for golden.KERNELS (add_s8 / mul_s8: golden.py's two-activation ones)."""
     return {
         "edgec_batch_matmul_s8": batch_matmul_s8,
+        "edgec_batch_matmul_s16_s8": batch_matmul_s8,  # int16 lhs: the same integer math
         "edgec_layer_norm_s8": layer_norm_s8,
         "edgec_constant_s8": constant_s8,
         "edgec_add_const_s8": _with_constant(add_s8),
@@ -188,7 +190,7 @@ def fused_kernels(base: dict) -> dict:
     unfused kernels."""
     return {
         "edgec_attention_s8": lambda f, q, k, v: attention_s8(
-            f, q, k, v, base["edgec_softmax_s8"]),
+            f, q, k, v, base["edgec_softmax_s8"], base["edgec_softmax_s8_s16"]),
         "edgec_mlp_s8": lambda f, x: mlp_s8(f, x, base["edgec_fully_connected_s8"],
                                             base["edgec_lut_s8"]),
     }

@@ -22,5 +22,7 @@ class CompileOptions:
     seed: int = 0
     profile: bool = False
     optimize: str = "speed"  # "speed" | "size": kernel variants (lower/select.py), -O2 | -Os
+    precision: str = "auto"  # "auto": int16 where measured fidelity needs it | "int8"
+    fidelity_goal: float = 0.99  # the precision search's goal (cosine vs the float model)
     patch: str = "auto"  # "auto" | "min" | "off" | "N@layer": striped first layers (plan/patch.py)
     warnings: list[str] = field(default_factory=list)

@@ -27,7 +27,7 @@ from .options import CompileOptions
 from .passes import run_passes
 from .plan import patch as patching
 from .plan import plan_memory
-from .quantize import calibrate, quantize, write_qdq_onnx
+from .quantize import calibrate, choose_precision, quantize, write_qdq_onnx
 from ..codegen import emit_sources
 
 
@@ -44,6 +44,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
         check_sizes(source.graph, target,                          # hopeless sizes: fail now
                     1 if opts.patch == "off" else patching.MAX_STRIPES)
+        precision = None
         if source.quantized:                                       # int8 .tflite: keep its numbers
             qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
             samples, calib_info = calibdata.load_optional(opts, source)
@@ -51,6 +52,8 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             graph = run_passes(source.graph)                       # fold BN, fuse act, drop no-ops
             samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
             qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
+            qgraph, precision = choose_precision(graph, qgraph, samples,  # int16 where needed
+                                                 opts.precision, opts.fidelity_goal)
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         verify(qgraph)                                             # IR and quantization sane
         lowered = fuse_mlp(fuse_attention(lower(qgraph)))          # op -> kernel call + constants;
@@ -90,6 +93,7 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             program=program, plan=plan, target=target, build=build, run=run,
             check=verdict, calibration=calib_info, fidelity=fidelity,
             patch=patched.report() if patched is not None else None,
+            precision=precision.as_dict() if precision is not None else None,
             model=str(opts.model), warnings=opts.warnings + source.warnings,
             stopped=("--no-build" if not opts.build else "--no-run" if not opts.run else None))
         report.write_report(rep, tmp)

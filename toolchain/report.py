@@ -44,14 +44,20 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
                  check: dict | None = None, calibration: dict | None = None,
                  fidelity: dict | None = None, model: str | dict | None = None,
                  warnings: Sequence[str] = (), stopped: str | None = None,
-                 patch: dict | None = None) -> dict:
+                 patch: dict | None = None, precision: dict | None = None) -> dict:
     """Collect what the stages produced into one JSON-ready dict (see module doc).
 
     model: the model file name, or a dict of facts about it (name, source, sha256 ...).
     stopped: why the pipeline stopped early ("--no-build", "--no-run"), for the md.
     patch: PatchChoice.report() when the first layers run stripe by stripe (plan/patch.py).
+    precision: PrecisionReport.as_dict() (quantize/precision.py) for a float source.
     """
     warns = list(warnings)
+    if precision and precision.get("fidelity") is not None and \
+            precision["fidelity"] < precision["goal"]:
+        warns.append(f"quantized model reaches cosine {precision['fidelity']:.4f} on the "
+                     f"calibration samples, below the goal {precision['goal']} even with every "
+                     f"int16 candidate; check the calibration data or train longer")
     skipped = _skipped(build, run, stopped)
     report: dict[str, Any] = {
         "model": _model_info(model, program),
@@ -68,6 +74,7 @@ def build_report(*, target: Target, program: Program | None = None, plan: Plan |
         "layers": _layers(program, plan, run, warns),
         "check": _check(check),
         "fidelity": fidelity,
+        "precision": precision,
         "skipped": skipped,
         "warnings": warns,
     }
@@ -426,6 +433,14 @@ def format_markdown(report: dict) -> str:
         lines.append(f"- vs {fid.get('reference', 'float model')}: "
                      + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                  for k, v in fid.items() if k != "reference"))
+    prec = report.get("precision")
+    if prec and prec.get("candidates"):
+        promoted = [c["tensor"] for c in prec["candidates"] if c["promoted"]]
+        lines.append(f"- precision ({prec['mode']}): {len(promoted)} of "
+                     f"{len(prec['candidates'])} attention probability tensors at int16"
+                     + (f"; simulated cosine {prec['int8_fidelity']:.4f} at int8 -> "
+                        f"{prec['fidelity']:.4f} (goal {prec['goal']})"
+                        if prec.get("fidelity") is not None else ""))
     warns = report.get("warnings") or []
     if warns:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warns]

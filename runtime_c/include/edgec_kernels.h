@@ -458,6 +458,14 @@ typedef struct {
  */
 edgec_status edgec_softmax_s8(const edgec_softmax_params *p, const int8_t *in, int8_t *out);
 
+/**
+ * The same softmax with int16 probabilities (TFLite Softmax<int8_t, int16_t>): output scale
+ * 1/65536, zero point -32768. Attention over more than 256 keys needs them: a weight below
+ * 1/256 is 0 at int8. out must not overlap in.
+ */
+edgec_status edgec_softmax_s8_s16(const edgec_softmax_params *p, const int8_t *in,
+                                  int16_t *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* Requantize (+ clamp): QUANTIZE int8 -> int8, standalone RELU / RELU6 / clip           */
 /* ------------------------------------------------------------------------------------ */
@@ -715,6 +723,16 @@ typedef struct {
 edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int8_t *lhs,
                                    const int8_t *rhs, int8_t *out);
 
+/**
+ * The same product with an int16 lhs that is a row of softmax probabilities (scale 1/65536,
+ * zero point -32768, from edgec_softmax_s8_s16) and an int8 rhs, int8 output: edgec's own
+ * op (TFLite's int16 BATCH_MATMUL wants int16 on both sides, zero points 0). A row of
+ * probabilities sums to at most 65536 + depth after the offset, so |acc| <=
+ * (65536 + depth) * 255 fits int32 (the lowering checks the lhs is such a softmax).
+ */
+edgec_status edgec_batch_matmul_s16_s8(const edgec_batch_matmul_params *p, const int16_t *lhs,
+                                       const int8_t *rhs, int8_t *out);
+
 /** Parameters of edgec_layer_norm_s8 (edgec's integer LayerNorm, see layer_norm_s8.c). */
 typedef struct {
     int32_t rows;               /**< product of all but the last dimension */
@@ -792,6 +810,7 @@ typedef struct {
     int32_t softmax_input_multiplier; /**< as edgec_softmax_params */
     int32_t softmax_input_left_shift;
     int32_t softmax_diff_min;
+    int32_t probs_s16;           /**< 1: int16 probabilities (edgec_softmax_s8_s16) */
     int32_t p_offset;            /**< second matmul (probabilities x V) */
     int32_t v_offset;
     int32_t output_offset;
@@ -803,9 +822,11 @@ typedef struct {
 
 /**
  * softmax(Q K^T [* scale]) V batch by batch and query row by query row: the scores of one
- * row go to `scratch` (`keys` bytes), so the [batch, rows, keys] score matrix never exists.
+ * row go to `scratch` (`keys` bytes; with probs_s16, 3 * keys bytes, 2-byte aligned: the
+ * int16 probabilities first), so the [batch, rows, keys] score matrix never exists.
  * Bit-exact with edgec_batch_matmul_s8, edgec_mul_const_s8 (scalar constant),
- * edgec_softmax_s8 and edgec_batch_matmul_s8 run one after the other. The output must not
+ * edgec_softmax_s8 (or edgec_softmax_s8_s16) and edgec_batch_matmul_s8 (or
+ * edgec_batch_matmul_s16_s8) run one after the other. The output must not
  * overlap Q, K or V.
  */
 edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q,

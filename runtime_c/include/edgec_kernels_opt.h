@@ -289,6 +289,15 @@ edgec_status edgec_avg_pool2d_opt_s8(const edgec_avg_pool2d_params *p, const int
                                      int8_t *out);
 edgec_status edgec_mean_opt_s8(const edgec_mean_params *p, const int8_t *in, int8_t *out);
 
+/** The bytes of edgec_attention_s8 (same parameters; q and k contiguous along depth, depth
+ *  a multiple of 4): scores by SMLAD on a once-expanded query row, the softmax's
+ *  exponentials from a per-call table of the 256 possible int8 differences, P x V keys
+ *  outer into int32 accumulators (attention_opt_s8.c). */
+edgec_status edgec_attention_opt_s8(const edgec_attention_params *p, const int8_t *q,
+                                    const int8_t *k, const int8_t *v, int8_t *out,
+                                    int8_t *scratch);
+int32_t edgec_attention_opt_s8_scratch_size(const edgec_attention_params *p);
+
 #ifdef __cplusplus
 }
 #endif

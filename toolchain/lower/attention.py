@@ -10,6 +10,8 @@ edgec_attention_s8 call. Per query row it computes the N scores into a scratch r
 values with the first matmul's requantization, applies the scalar mul's and then the softmax's
 integer arithmetic to that row, and multiplies the row by V with the second matmul's
 requantization: every byte equals the unfused sequence's (the unfused ops are all row-wise).
+With int16 probabilities (softmax -> int16, chosen by the precision search) the scratch also
+holds one int16 row of them.
 
 The fused call also absorbs data movement around it: Q, K and V are read through strides
 from the tensor that the reshape / transpose / slice chain in front of them starts from
@@ -149,6 +151,11 @@ def _output(program: Program, consumers: dict[str, list[int]], name: str, batch:
                         "out_row_stride": strides[-2], "out_col_stride": strides[-1]}
 
 
+# softmax kernel -> the probabilities x V kernel it feeds
+_SOFTMAX_MATMUL = {"edgec_softmax_s8": "edgec_batch_matmul_s8",
+                   "edgec_softmax_s8_s16": "edgec_batch_matmul_s16_s8"}
+
+
 def _only_reader(program: Program, consumers, name: str) -> Optional[int]:
     readers = consumers.get(name, [])
     if name in program.graph.outputs or len(readers) != 1:
@@ -171,7 +178,7 @@ def _match(program: Program, i: int, consumers) -> Optional[tuple[list[int], int
             return None
         chain.append(j)
         j = _only_reader(program, consumers, calls[j].outputs[0])
-    if j is None or calls[j].kernel != "edgec_softmax_s8" or \
+    if j is None or calls[j].kernel not in _SOFTMAX_MATMUL or \
             int(calls[j].fields["depth"]) != int(mm1.fields["cols"]):
         return None
     chain.append(j)
@@ -179,7 +186,7 @@ def _match(program: Program, i: int, consumers) -> Optional[tuple[list[int], int
     if k is None:
         return None
     mm2, f1 = calls[k], mm1.fields
-    if mm2.kernel != "edgec_batch_matmul_s8" or mm2.inputs[0] != calls[j].outputs[0]:
+    if mm2.kernel != _SOFTMAX_MATMUL[calls[j].kernel] or mm2.inputs[0] != calls[j].outputs[0]:
         return None
     f2 = mm2.fields
     rows, keys = int(f1["rows"]), int(f1["cols"])
@@ -199,6 +206,7 @@ def _fused_call(program: Program, producers, consumers, chain: list[int], k: int
     f1, f2 = mm1.fields, mm2.fields
     scale = calls[chain[1]] if len(chain) == 3 else None
     softmax = calls[chain[-1]]
+    probs_s16 = softmax.kernel == "edgec_softmax_s8_s16"
     q, q_start, qs = _operand(program, producers, mm1.inputs[0], {
         **_batch(f1["lhs_batch_stride"], "b"), "row": int(f1["lhs_row_stride"]),
         "depth": int(f1["lhs_depth_stride"])})
@@ -242,6 +250,7 @@ def _fused_call(program: Program, producers, consumers, chain: list[int], k: int
         "softmax_input_multiplier": int(softmax.fields["input_multiplier"]),
         "softmax_input_left_shift": int(softmax.fields["input_left_shift"]),
         "softmax_diff_min": int(softmax.fields["diff_min"]),
+        "probs_s16": int(probs_s16),
         "p_offset": int(f2["lhs_offset"]), "v_offset": int(f2["rhs_offset"]),
         "output_offset": int(f2["output_offset"]),
         "output_multiplier": int(f2["output_multiplier"]),
@@ -249,7 +258,9 @@ def _fused_call(program: Program, producers, consumers, chain: list[int], k: int
         "act_min": int(f2["act_min"]), "act_max": int(f2["act_max"]),
     }
     call = KernelCall(mm2.name, "attention", KERNEL, PARAMS, fields, inputs=[q, kk, v],
-                      outputs=[out], scratch_bytes=int(f1["cols"]),
+                      outputs=[out],
+                      # a row of int8 scores (and with int16 probabilities, a row of those)
+                      scratch_bytes=int(f1["cols"]) * (3 if probs_s16 else 1),
                       macs=mm1.macs + mm2.macs)
     return call, out_chain
 

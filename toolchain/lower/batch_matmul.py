@@ -5,6 +5,11 @@ GetQuantizedConvolutionMultipler, i.e. the float32 product s_lhs * s_rhs widened
 and divided by s_out, then QuantizeMultiplier; no fused activation, so the clamp is the int8
 range. The operands' layouts (adj_x, adj_y) and the broadcasting of batch dims become
 strides: the kernel never copies or transposes.
+
+An int16 lhs is legal only as softmax probabilities (the precision search's int16 attention
+probabilities, zero point -32768): edgec_batch_matmul_s16_s8, edgec's own op (TFLite's int16
+BATCH_MATMUL needs int16 on both sides with zero points 0). Its accumulator is bounded by
+the row sum of the probabilities, not by depth * 65535 * 255.
 """
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ from ..ir import Graph, Node
 from ..quant_math import activation_range, quantize_multiplier
 from .common import activation, input_name, node_error
 from .program import KernelCall
+from .softmax import OUTPUT_S16
 
 MAX_BATCH_DIMS = 3  # TFLite extends BATCH_MATMUL shapes to 5-D: 3 batch dims + a matrix
 MAX_DEPTH = ((1 << 31) - 1) // (255 * 255)  # K products of 255 * 255 fit an int32 sum
+MAX_DEPTH_PROBS = (1 << 31) // 255 - 65536 - 1  # (65536 + K) * 255 fits an int32 sum
 
 
 def _batch_strides(node: Node, shape: tuple[int, ...], out_batch: tuple[int, ...],
@@ -35,8 +42,19 @@ def _batch_strides(node: Node, shape: tuple[int, ...], out_batch: tuple[int, ...
     return strides
 
 
+def _is_softmax_s16(graph: Graph, name: str) -> bool:
+    producer = next((n for n in graph.nodes if name in n.outputs), None)
+    q = graph.tensors[name].quant
+    return (producer is not None and producer.op == "softmax" and q is not None
+            and int(np.asarray(q.zero_point).reshape(-1)[0]) == OUTPUT_S16[1])
+
+
 def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
-    a, aq = activation(graph, node, input_name(node, 0))
+    probs = graph.tensors[input_name(node, 0)].dtype == "int16"
+    if probs and not _is_softmax_s16(graph, input_name(node, 0)):
+        raise node_error(node, f"int16 lhs '{input_name(node, 0)}': only int16 softmax "
+                               "probabilities (zero point -32768) may be an int16 operand")
+    a, aq = activation(graph, node, input_name(node, 0), "int16" if probs else "int8")
     b, bq = activation(graph, node, input_name(node, 1))
     y, yq = activation(graph, node, node.outputs[0])
     adj_x, adj_y = bool(node.attrs.get("adj_x")), bool(node.attrs.get("adj_y"))
@@ -49,9 +67,10 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
     if depth != depth_b:
         raise node_error(node, f"cannot multiply {list(sa)} (adj_x={adj_x}) by {list(sb)} "
                                f"(adj_y={adj_y}): depths {depth} and {depth_b} differ")
-    if depth > MAX_DEPTH:
+    max_depth = MAX_DEPTH_PROBS if probs else MAX_DEPTH
+    if depth > max_depth:
         raise node_error(node, f"depth {depth} could overflow the int32 accumulator "
-                               f"(at most {MAX_DEPTH})")
+                               f"(at most {max_depth})")
     try:
         out_batch = tuple(int(d) for d in np.broadcast_shapes(sa[:-2], sb[:-2]))
     except ValueError:
@@ -98,7 +117,8 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
         "act_max": act_max,
     }
     macs = int(np.prod(out_batch, dtype=np.int64)) * rows * cols * depth
-    return KernelCall(node.name, node.op, "edgec_batch_matmul_s8", "edgec_batch_matmul_params",
+    kernel = "edgec_batch_matmul_s16_s8" if probs else "edgec_batch_matmul_s8"
+    return KernelCall(node.name, node.op, kernel, "edgec_batch_matmul_params",
                       fields, inputs=[a.name, b.name], outputs=[y.name], macs=macs)
 
 

@@ -32,14 +32,16 @@ def input_name(node: Node, index: int) -> str:
     return node.inputs[index] if index < len(node.inputs) else ""
 
 
-def activation(graph: Graph, node: Node, name: str) -> tuple[Tensor, ActQuant]:
-    """An int8 activation tensor with per-tensor quantization."""
+def activation(graph: Graph, node: Node, name: str, dtype: str = "int8"
+               ) -> tuple[Tensor, ActQuant]:
+    """An activation tensor of `dtype` (int8, or int16 where a lowering takes it) with
+    per-tensor quantization."""
     t = graph.tensors[name]
     if t.is_const:
         raise node_error(node, f"input '{name}' is a constant; only weights and bias may be "
                                "constant in the int8 lowering")
-    if t.dtype != "int8":
-        raise node_error(node, f"tensor '{name}' is {t.dtype}, the lowering needs int8 "
+    if t.dtype != dtype:
+        raise node_error(node, f"tensor '{name}' is {t.dtype}, the lowering needs {dtype} "
                                "(quantize the model first)")
     q = t.quant
     if q is None or q.is_per_channel or np.asarray(q.scale).size != 1:
@@ -48,8 +50,9 @@ def activation(graph: Graph, node: Node, name: str) -> tuple[Tensor, ActQuant]:
     zp = int(np.asarray(q.zero_point).reshape(()))
     if not scale > 0.0:
         raise node_error(node, f"activation '{name}' has scale {scale}; it must be > 0")
-    if not -128 <= zp <= 127:
-        raise node_error(node, f"activation '{name}' zero point {zp} is outside int8")
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    if not lo <= zp <= hi:
+        raise node_error(node, f"activation '{name}' zero point {zp} is outside {dtype}")
     return t, ActQuant(scale, zp)
 
 

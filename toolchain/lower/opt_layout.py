@@ -331,4 +331,5 @@ REFERENCE_OF = {
     "edgec_max_pool2d_opt_s8": ("edgec_max_pool2d_s8", dict),
     "edgec_avg_pool2d_opt_s8": ("edgec_avg_pool2d_s8", dict),
     "edgec_mean_opt_s8": ("edgec_mean_s8", dict),
+    "edgec_attention_opt_s8": ("edgec_attention_s8", dict),
 }

@@ -21,6 +21,7 @@ from ..errors import EdgecError
 from ..ir import Graph, QuantParams
 
 OPSET = 13  # per-axis DequantizeLinear, Clip with min/max inputs
+MS_DOMAIN = "com.microsoft"
 NCHW_FROM_NHWC, NHWC_FROM_NCHW = (0, 3, 1, 2), (0, 2, 3, 1)
 
 
@@ -76,10 +77,14 @@ class _QdqWriter:
         """Quantize-dequantize `raw` with IR tensor `t`'s params; the result is t's value."""
         q = self.g.tensors[t].quant
         scale = self.init(f"{t}_scale", np.float32(q.scale))
-        zp = self.init(f"{t}_zero_point", np.int8(q.zero_point))
-        quantized = self.emit("QuantizeLinear", [raw, scale, zp], f"{t}_q")
+        # int16 (attention probabilities): onnxruntime's com.microsoft Q/DQ take int16 at
+        # opset 13 (the standard ops only from opset 21)
+        wide = self.g.tensors[t].dtype == "int16"
+        zp = self.init(f"{t}_zero_point", (np.int16 if wide else np.int8)(q.zero_point))
+        domain = {"domain": MS_DOMAIN} if wide else {}
+        quantized = self.emit("QuantizeLinear", [raw, scale, zp], f"{t}_q", **domain)
         return self.emit("DequantizeLinear", [quantized, scale, zp], t,
-                         out=out or self.fresh(f"{t}_dq"))
+                         out=out or self.fresh(f"{t}_dq"), **domain)
 
     def dequantized_const(self, name: str, onnx_data: np.ndarray, quant: QuantParams) -> str:
         """DequantizeLinear of an int8/int32 constant, per-channel over ONNX axis 0."""
@@ -130,8 +135,11 @@ class _QdqWriter:
                 self.emit("Identity", [self.value[t]], t, out=t)
         graph = helper.make_graph(self.nodes, f"{g.meta.get('source', 'edgec')}_qdq",
                                   graph_inputs, graph_outputs, self.inits)
+        opsets = [helper.make_opsetid("", OPSET)]
+        if any(n.domain == MS_DOMAIN for n in self.nodes):
+            opsets.append(helper.make_opsetid(MS_DOMAIN, 1))
         return helper.make_model(graph, producer_name="edgec", ir_version=8,
-                                 opset_imports=[helper.make_opsetid("", OPSET)])
+                                 opset_imports=opsets)
 
     def op(self, node) -> str:
         """Emit one IR node; returns the ONNX name of its output's dequantized value."""

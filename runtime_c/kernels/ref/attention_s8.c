@@ -8,8 +8,10 @@
  * equals the unfused sequence byte for byte:
  *   1. scores: batch_matmul_s8.c (int32 sum of offset products, MBQM, zero point, clamp);
  *   2. optional scalar scale: mul_s8.c with a one-value constant;
- *   3. softmax_s8.c on the row, in place (it reads x[c] before it writes y[c]);
- *   4. probabilities x V: batch_matmul_s8.c again, written through the output strides.
+ *   3. softmax_s8.c on the row, in place (it reads x[c] before it writes y[c]), or with
+ *      probs_s16 its int16-output form into an int16 row at the start of the scratch;
+ *   4. probabilities x V: batch_matmul_s8.c again (edgec_batch_matmul_s16_s8 with int16
+ *      probabilities), written through the output strides.
  * Operands and output are addressed through strides, so the transposes and slices between a
  * qkv projection and the heads (and back) cost no copy.
  */
@@ -18,6 +20,7 @@
 #include "edgec_softmax_row.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 static int8_t requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,
                       int32_t act_min, int32_t act_max)
@@ -33,10 +36,16 @@ edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q
                                 int8_t *scratch)
 {
     int32_t b0, b1, b2, row, j, d;
+    int16_t *probs16;
+    int8_t *scores;
 
-    if (p == NULL || q == NULL || k == NULL || v == NULL || out == NULL || scratch == NULL) {
+    if (p == NULL || q == NULL || k == NULL || v == NULL || out == NULL || scratch == NULL ||
+        ((uintptr_t)scratch & 1u) != 0) {
         return EDGEC_ERR_ARG;
     }
+    /* int16 probabilities first (aligned), then the int8 scores */
+    probs16 = (int16_t *)(void *)scratch;
+    scores = p->probs_s16 ? scratch + 2 * p->keys : scratch;
     if (p->batch[0] < 1 || p->batch[1] < 1 || p->batch[2] < 1 || p->rows < 1 ||
         p->keys < 1 || p->depth < 1 || p->value_depth < 1 ||
         p->softmax_input_left_shift < 0 || p->softmax_input_left_shift > 31 ||
@@ -78,12 +87,19 @@ edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q
                                         p->scale_output_offset, p->scale_act_min,
                                         p->scale_act_max);
                         }
-                        scratch[j] = s;
+                        scores[j] = s;
                     }
                     /* 3: softmax over the row */
-                    st = edgec_softmax_row(p->softmax_input_multiplier,
-                                           p->softmax_input_left_shift, p->softmax_diff_min,
-                                           scratch, scratch, p->keys);
+                    if (p->probs_s16) {
+                        st = edgec_softmax_row_s16(p->softmax_input_multiplier,
+                                                   p->softmax_input_left_shift,
+                                                   p->softmax_diff_min, scores, probs16,
+                                                   p->keys);
+                    } else {
+                        st = edgec_softmax_row(p->softmax_input_multiplier,
+                                               p->softmax_input_left_shift,
+                                               p->softmax_diff_min, scores, scores, p->keys);
+                    }
                     if (st != EDGEC_OK) {
                         return st;
                     }
@@ -91,9 +107,16 @@ edgec_status edgec_attention_s8(const edgec_attention_params *p, const int8_t *q
                     for (d = 0; d < p->value_depth; ++d) {
                         const int8_t *v_col = vb + d * p->v_col_stride;
                         int32_t acc = 0;
-                        for (j = 0; j < p->keys; ++j) {
-                            acc += ((int32_t)scratch[j] + p->p_offset) *
-                                   ((int32_t)v_col[j * p->v_key_stride] + p->v_offset);
+                        if (p->probs_s16) {
+                            for (j = 0; j < p->keys; ++j) {
+                                acc += ((int32_t)probs16[j] + p->p_offset) *
+                                       ((int32_t)v_col[j * p->v_key_stride] + p->v_offset);
+                            }
+                        } else {
+                            for (j = 0; j < p->keys; ++j) {
+                                acc += ((int32_t)scores[j] + p->p_offset) *
+                                       ((int32_t)v_col[j * p->v_key_stride] + p->v_offset);
+                            }
                         }
                         o_row[d * p->out_col_stride] =
                             requant(acc, p->output_multiplier, p->output_shift,

@@ -1,5 +1,6 @@
 /*
- * softmax_s8.c - int8 softmax over the last axis (reference kernel).
+ * softmax_s8.c - softmax of int8 values over the last axis, int8 or int16 probabilities
+ * (reference kernel).
  *
  * Bit-exact with TFLite reference_ops::Softmax<int8_t, int8_t>
  * (tensorflow/lite/kernels/internal/reference/softmax.h), which is what TFLite's SOFTMAX
@@ -27,6 +28,25 @@ edgec_status edgec_softmax_s8(const edgec_softmax_params *p, const int8_t *in, i
         const edgec_status st = edgec_softmax_row(p->input_multiplier, p->input_left_shift,
                                                   p->diff_min, in + row * p->depth,
                                                   out + row * p->depth, p->depth);
+        if (st != EDGEC_OK) {
+            return st;
+        }
+    }
+    return EDGEC_OK;
+}
+
+edgec_status edgec_softmax_s8_s16(const edgec_softmax_params *p, const int8_t *in, int16_t *out)
+{
+    int32_t row;
+
+    if (p == NULL || in == NULL || out == NULL || p->rows < 0 || p->depth < 1 ||
+        p->input_left_shift < 0 || p->input_left_shift > 31 || p->diff_min > 0) {
+        return EDGEC_ERR_ARG;
+    }
+    for (row = 0; row < p->rows; ++row) {
+        const edgec_status st = edgec_softmax_row_s16(p->input_multiplier, p->input_left_shift,
+                                                      p->diff_min, in + row * p->depth,
+                                                      out + row * p->depth, p->depth);
         if (st != EDGEC_OK) {
             return st;
         }
