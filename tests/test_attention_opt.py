@@ -14,8 +14,7 @@ from edgec.codegen import emit_sources
 from edgec.toolchain.lower.select import select_kernels
 from edgec.toolchain.plan import plan_memory
 from edgec.toolchain.target import load_target
-from test_transformer_fusion import CASES_BY_ID, HOST_CFLAGS, META, TESTS_DIR, _golden_all, \
-    _programs
+from test_transformer_fusion import CASES_BY_ID, META, _golden_all, _programs, host_outputs
 
 TARGET = load_target("stm32f746")
 OPT = ["vit_n9_h2_d8", "vit_n17_h4_d4_no_scale", "vit_n5_h1_d16_kt", "attention_core",
@@ -32,30 +31,20 @@ def test_host_c_equals_unfused_golden(case_id, tmp_path):
     plain, opt, inputs = _selected(case_id)
     (call,) = [c for c in opt.calls if c.op == "attention"]
     assert call.kernel == "edgec_attention_opt_s8"
-    plan = plan_memory(opt)
-    src = tmp_path / "src"
-    emit_sources(opt, plan, src, META)
-    exe = tmp_path / "model"
-    sources = [str(p) for p in sorted(src.glob("*.c"))]
-    subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src), *sources,
-                    str(TESTS_DIR / "host_main.c"), "-o", str(exe)], check=True,
-                   capture_output=True, text=True)
     samples = inputs[opt.graph.inputs[0]]
-    (tmp_path / "in.bin").write_bytes(samples.tobytes())
-    subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                   check=True, capture_output=True, timeout=60)
-    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(samples), -1)
+    got = host_outputs(opt, samples, tmp_path)
     want = _golden_all(plain, samples)  # the unfused reference program
     bad = np.argwhere(got != want)
     assert bad.size == 0, f"{len(bad)} values differ, first (sample, index) {bad[0]}"
 
     # the C scratch size twin == what the planner reserved
+    src = tmp_path / "src"
     probe = tmp_path / "probe.c"
     probe.write_text('#include <stdio.h>\n#include "edgec_model.c"\nint main(void)\n{\n'
                      + "".join(f'    printf("%ld\\n", (long)edgec_attention_opt_s8_scratch_size('
                                f'&{name}));\n' for name in _params_names(src))
                      + "    return 0;\n}\n")
-    others = [s for s in sources if not s.endswith("edgec_model.c")]
+    others = [str(p) for p in sorted(src.glob("*.c")) if p.name != "edgec_model.c"]
     subprocess.run(["gcc", "-std=c99", "-I", str(src), str(probe), *others, "-o",
                     str(tmp_path / "probe")], check=True, capture_output=True, text=True)
     out = subprocess.run([str(tmp_path / "probe")], capture_output=True, text=True, check=True)

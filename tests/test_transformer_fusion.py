@@ -191,20 +191,26 @@ def test_shared_intermediates_are_not_fused():
     assert fuse_attention(program) is program
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_host_c_equals_golden(case, tmp_path):
-    _, fused, inputs = _programs(case)
+def host_outputs(program, samples: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """The program's C (emitted into tmp_path/src, gcc -Werror) run on the host over
+    `samples`: [samples, output bytes]."""
     src = tmp_path / "src"
-    emit_sources(fused, plan_memory(fused), src, META)
+    emit_sources(program, plan_memory(program), src, META)
     exe = tmp_path / "model"
     subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src), *map(str, sorted(src.glob("*.c"))),
                     str(TESTS_DIR / "host_main.c"), "-o", str(exe)], check=True,
                    capture_output=True, text=True)
-    samples = inputs[fused.graph.inputs[0]]
     (tmp_path / "in.bin").write_bytes(samples.tobytes())
     subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
                    check=True, capture_output=True, timeout=60)
-    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(samples), -1)
+    return np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(samples), -1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_host_c_equals_golden(case, tmp_path):
+    _, fused, inputs = _programs(case)
+    samples = inputs[fused.graph.inputs[0]]
+    got = host_outputs(fused, samples, tmp_path)
     want = _golden_all(fused, samples)
     bad = np.argwhere(got != want)
     assert bad.size == 0, f"{len(bad)} values differ, first (sample, index) {bad[0]}"

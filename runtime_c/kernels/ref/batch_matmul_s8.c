@@ -19,12 +19,13 @@
 
 #include <stddef.h>
 
-edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int8_t *lhs,
-                                   const int8_t *rhs, int8_t *out)
+/* One body for both lhs types (exactly one of lhs8 / lhs16 is non-NULL). */
+static edgec_status batch_matmul(const edgec_batch_matmul_params *p, const int8_t *lhs8,
+                                 const int16_t *lhs16, const int8_t *rhs, int8_t *out)
 {
     int32_t b0, b1, b2, row, col, d;
 
-    if (p == NULL || lhs == NULL || rhs == NULL || out == NULL) {
+    if (p == NULL || (lhs8 == NULL && lhs16 == NULL) || rhs == NULL || out == NULL) {
         return EDGEC_ERR_ARG;
     }
     if (p->batch[0] < 1 || p->batch[1] < 1 || p->batch[2] < 1 || p->rows < 1 ||
@@ -36,19 +37,23 @@ edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int
     for (b0 = 0; b0 < p->batch[0]; ++b0) {
         for (b1 = 0; b1 < p->batch[1]; ++b1) {
             for (b2 = 0; b2 < p->batch[2]; ++b2) {
-                const int8_t *a = lhs + b0 * p->lhs_batch_stride[0] +
-                                  b1 * p->lhs_batch_stride[1] + b2 * p->lhs_batch_stride[2];
+                const int32_t a = b0 * p->lhs_batch_stride[0] + b1 * p->lhs_batch_stride[1] +
+                                  b2 * p->lhs_batch_stride[2];
                 const int8_t *b = rhs + b0 * p->rhs_batch_stride[0] +
                                   b1 * p->rhs_batch_stride[1] + b2 * p->rhs_batch_stride[2];
                 for (row = 0; row < p->rows; ++row) {
-                    const int8_t *a_row = a + row * p->lhs_row_stride;
+                    const int32_t a_row = a + row * p->lhs_row_stride;
                     for (col = 0; col < p->cols; ++col) {
                         const int8_t *b_col = b + col * p->rhs_col_stride;
-                        /* depth products of at most 255 * 255 = 65025 < 2^16 each: the
-                         * lowering keeps depth <= 33025, so the sum fits int32. */
+                        /* int8 lhs: depth products of at most 255 * 255 = 65025 < 2^16
+                         * each, and the lowering keeps depth <= 33025; int16 lhs (softmax
+                         * probabilities): the sum of (a + lhs_offset) is <= 65536 + depth.
+                         * Either way the sum fits int32. */
                         int32_t acc = 0;
                         for (d = 0; d < p->depth; ++d) {
-                            acc += ((int32_t)a_row[d * p->lhs_depth_stride] + p->lhs_offset) *
+                            const int32_t at = a_row + d * p->lhs_depth_stride;
+                            const int32_t x = lhs16 != NULL ? lhs16[at] : lhs8[at];
+                            acc += (x + p->lhs_offset) *
                                    ((int32_t)b_col[d * p->rhs_depth_stride] + p->rhs_offset);
                         }
                         acc = edgec_add_wrap(
@@ -65,47 +70,14 @@ edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int
     return EDGEC_OK;
 }
 
+edgec_status edgec_batch_matmul_s8(const edgec_batch_matmul_params *p, const int8_t *lhs,
+                                   const int8_t *rhs, int8_t *out)
+{
+    return lhs == NULL ? EDGEC_ERR_ARG : batch_matmul(p, lhs, NULL, rhs, out);
+}
+
 edgec_status edgec_batch_matmul_s16_s8(const edgec_batch_matmul_params *p, const int16_t *lhs,
                                        const int8_t *rhs, int8_t *out)
 {
-    int32_t b0, b1, b2, row, col, d;
-
-    if (p == NULL || lhs == NULL || rhs == NULL || out == NULL) {
-        return EDGEC_ERR_ARG;
-    }
-    if (p->batch[0] < 1 || p->batch[1] < 1 || p->batch[2] < 1 || p->rows < 1 ||
-        p->cols < 1 || p->depth < 1 || p->act_min > p->act_max || p->output_shift > 30 ||
-        p->output_shift < -31) {
-        return EDGEC_ERR_ARG;
-    }
-
-    for (b0 = 0; b0 < p->batch[0]; ++b0) {
-        for (b1 = 0; b1 < p->batch[1]; ++b1) {
-            for (b2 = 0; b2 < p->batch[2]; ++b2) {
-                const int16_t *a = lhs + b0 * p->lhs_batch_stride[0] +
-                                   b1 * p->lhs_batch_stride[1] + b2 * p->lhs_batch_stride[2];
-                const int8_t *b = rhs + b0 * p->rhs_batch_stride[0] +
-                                  b1 * p->rhs_batch_stride[1] + b2 * p->rhs_batch_stride[2];
-                for (row = 0; row < p->rows; ++row) {
-                    const int16_t *a_row = a + row * p->lhs_row_stride;
-                    for (col = 0; col < p->cols; ++col) {
-                        const int8_t *b_col = b + col * p->rhs_col_stride;
-                        /* probabilities: sum of (a + lhs_offset) <= 65536 + depth */
-                        int32_t acc = 0;
-                        for (d = 0; d < p->depth; ++d) {
-                            acc += ((int32_t)a_row[d * p->lhs_depth_stride] + p->lhs_offset) *
-                                   ((int32_t)b_col[d * p->rhs_depth_stride] + p->rhs_offset);
-                        }
-                        acc = edgec_add_wrap(
-                            edgec_mbqm(acc, p->output_multiplier, p->output_shift),
-                            p->output_offset);
-                        acc = edgec_max_i32(acc, p->act_min);
-                        acc = edgec_min_i32(acc, p->act_max);
-                        *out++ = (int8_t)acc;
-                    }
-                }
-            }
-        }
-    }
-    return EDGEC_OK;
+    return lhs == NULL ? EDGEC_ERR_ARG : batch_matmul(p, NULL, lhs, rhs, out);
 }

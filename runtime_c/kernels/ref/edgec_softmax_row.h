@@ -13,6 +13,8 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_kernels.h"
 
+#include <stddef.h>
+
 /* exp(beta * s_in * diff) in Q0.31 for diff = x - max(x) >= diff_min */
 static inline int32_t edgec_softmax_exp(int32_t input_multiplier, int32_t input_left_shift,
                                         int32_t diff)
@@ -75,57 +77,55 @@ static inline int32_t edgec_softmax_unsat(int32_t input_multiplier, int32_t inpu
         exponent);
 }
 
-/* Softmax of the n values of x into y (scale 1/256, zero point -128). */
-static inline edgec_status edgec_softmax_row(int32_t input_multiplier, int32_t input_left_shift,
-                                             int32_t diff_min, const int8_t *x, int8_t *y,
-                                             int32_t n)
+/* Softmax of the n values of x into y8 (int8: scale 1/256, zero point -128) or y16
+ * (int16: scale 1/65536, zero point -32768); exactly one of them is non-NULL. */
+static inline edgec_status edgec_softmax_row_to(int32_t input_multiplier,
+                                                int32_t input_left_shift, int32_t diff_min,
+                                                const int8_t *x, int8_t *y8, int16_t *y16,
+                                                int32_t n)
 {
+    const int32_t lo = y16 != NULL ? -32768 : -128, hi = y16 != NULL ? 32767 : 127;
     int32_t c, max_in_row, shifted_scale, exponent;
     const edgec_status st = edgec_softmax_row_scale(input_multiplier, input_left_shift,
-                                                    diff_min, x, n, 8, &max_in_row,
-                                                    &shifted_scale, &exponent);
+                                                    diff_min, x, n, y16 != NULL ? 16 : 8,
+                                                    &max_in_row, &shifted_scale, &exponent);
     if (st != EDGEC_OK) {
         return st;
     }
     for (c = 0; c < n; ++c) {
         const int32_t diff = (int32_t)x[c] - max_in_row;
+        int32_t y = lo;
         if (diff >= diff_min) {
-            const int32_t unsat = edgec_softmax_unsat(input_multiplier, input_left_shift,
-                                                      shifted_scale, exponent, diff);
-            /* output zero point -128, scale 1/256 */
-            y[c] = (int8_t)edgec_min_i32(edgec_max_i32(unsat - 128, -128), 127);
+            y = edgec_min_i32(edgec_max_i32(edgec_softmax_unsat(input_multiplier,
+                                                                input_left_shift,
+                                                                shifted_scale, exponent, diff)
+                                                + lo, lo), hi);
+        }
+        if (y16 != NULL) {
+            y16[c] = (int16_t)y;
         } else {
-            y[c] = -128;
+            y8[c] = (int8_t)y;
         }
     }
     return EDGEC_OK;
 }
 
-/* Softmax of the n int8 values of x into int16 y (scale 1/65536, zero point -32768): TFLite's
- * Softmax<int8_t, int16_t>, for attention probabilities that int8 cannot resolve (1/256 is
- * coarser than a uniform weight over more than 256 keys). y must not overlap x. */
+/* int8 probabilities; y may be x (in place). */
+static inline edgec_status edgec_softmax_row(int32_t input_multiplier, int32_t input_left_shift,
+                                             int32_t diff_min, const int8_t *x, int8_t *y,
+                                             int32_t n)
+{
+    return edgec_softmax_row_to(input_multiplier, input_left_shift, diff_min, x, y, NULL, n);
+}
+
+/* int16 probabilities (TFLite's Softmax<int8_t, int16_t>), for attention that int8 cannot
+ * resolve (1/256 is coarser than a uniform weight over more than 256 keys). y must not
+ * overlap x. */
 static inline edgec_status edgec_softmax_row_s16(int32_t input_multiplier,
                                                  int32_t input_left_shift, int32_t diff_min,
                                                  const int8_t *x, int16_t *y, int32_t n)
 {
-    int32_t c, max_in_row, shifted_scale, exponent;
-    const edgec_status st = edgec_softmax_row_scale(input_multiplier, input_left_shift,
-                                                    diff_min, x, n, 16, &max_in_row,
-                                                    &shifted_scale, &exponent);
-    if (st != EDGEC_OK) {
-        return st;
-    }
-    for (c = 0; c < n; ++c) {
-        const int32_t diff = (int32_t)x[c] - max_in_row;
-        if (diff >= diff_min) {
-            const int32_t unsat = edgec_softmax_unsat(input_multiplier, input_left_shift,
-                                                      shifted_scale, exponent, diff);
-            y[c] = (int16_t)edgec_min_i32(edgec_max_i32(unsat - 32768, -32768), 32767);
-        } else {
-            y[c] = -32768;
-        }
-    }
-    return EDGEC_OK;
+    return edgec_softmax_row_to(input_multiplier, input_left_shift, diff_min, x, NULL, y, n);
 }
 
 #endif /* EDGEC_SOFTMAX_ROW_H */

@@ -16,18 +16,20 @@
 
 #include <stddef.h>
 
-edgec_status edgec_softmax_s8(const edgec_softmax_params *p, const int8_t *in, int8_t *out)
+static edgec_status softmax(const edgec_softmax_params *p, const int8_t *in, int8_t *out8,
+                            int16_t *out16)
 {
     int32_t row;
 
-    if (p == NULL || in == NULL || out == NULL || p->rows < 0 || p->depth < 1 ||
-        p->input_left_shift < 0 || p->input_left_shift > 31 || p->diff_min > 0) {
+    if (p == NULL || in == NULL || p->rows < 0 || p->depth < 1 || p->input_left_shift < 0 ||
+        p->input_left_shift > 31 || p->diff_min > 0) {
         return EDGEC_ERR_ARG;
     }
     for (row = 0; row < p->rows; ++row) {
-        const edgec_status st = edgec_softmax_row(p->input_multiplier, p->input_left_shift,
-                                                  p->diff_min, in + row * p->depth,
-                                                  out + row * p->depth, p->depth);
+        const int32_t at = row * p->depth;
+        const edgec_status st = edgec_softmax_row_to(
+            p->input_multiplier, p->input_left_shift, p->diff_min, in + at,
+            out8 != NULL ? out8 + at : NULL, out16 != NULL ? out16 + at : NULL, p->depth);
         if (st != EDGEC_OK) {
             return st;
         }
@@ -35,21 +37,12 @@ edgec_status edgec_softmax_s8(const edgec_softmax_params *p, const int8_t *in, i
     return EDGEC_OK;
 }
 
+edgec_status edgec_softmax_s8(const edgec_softmax_params *p, const int8_t *in, int8_t *out)
+{
+    return out == NULL ? EDGEC_ERR_ARG : softmax(p, in, out, NULL);
+}
+
 edgec_status edgec_softmax_s8_s16(const edgec_softmax_params *p, const int8_t *in, int16_t *out)
 {
-    int32_t row;
-
-    if (p == NULL || in == NULL || out == NULL || p->rows < 0 || p->depth < 1 ||
-        p->input_left_shift < 0 || p->input_left_shift > 31 || p->diff_min > 0) {
-        return EDGEC_ERR_ARG;
-    }
-    for (row = 0; row < p->rows; ++row) {
-        const edgec_status st = edgec_softmax_row_s16(p->input_multiplier, p->input_left_shift,
-                                                      p->diff_min, in + row * p->depth,
-                                                      out + row * p->depth, p->depth);
-        if (st != EDGEC_OK) {
-            return st;
-        }
-    }
-    return EDGEC_OK;
+    return out == NULL ? EDGEC_ERR_ARG : softmax(p, in, NULL, out);
 }
