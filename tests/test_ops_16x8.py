@@ -1,0 +1,397 @@
+"""TFLite's 16x8 mode (int16 activations, int8 weights, int64 bias) end to end.
+
+Per op (QUANTIZE int8 <-> int16 and float <-> int16, FULLY_CONNECTED 16x8, ADD int16), small
+graphs over shapes, scales and fused clamps, on inputs spanning the whole input range:
+golden == LiteRT BUILTIN_REF byte for byte, and the generated C on the host == golden.
+Then one 16x8 .tflite network (QUANTIZE -> FC -> ADD -> FC -> QUANTIZE) through
+`edgec compile` on QEMU with the exact-match check, and the import errors.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import edgec
+from edgec.codegen import emit_sources
+from edgec.toolchain.errors import EdgecError
+from edgec.toolchain.frontend.tflite import load_tflite
+from edgec.toolchain.golden import run_program
+from edgec.toolchain.ir import Graph, Node, QuantParams, Tensor, verify
+from edgec.toolchain.lower import lower
+from edgec.toolchain.plan.arena import plan_memory
+from kernel_cases import to_tflite
+
+TESTS_DIR = Path(__file__).resolve().parent
+HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+META = {"model": "t", "model_sha256": "0" * 64, "target": "host", "command": "pytest"}
+SAMPLES = 6
+RELU, RELU6, RELU_N1 = (0.0, None), (0.0, 6.0), (-1.0, 1.0)
+
+
+def _act(name: str, shape, dtype: str, scale: float, zp: int = 0) -> Tensor:
+    return Tensor(name, tuple(shape), dtype, quant=QuantParams.per_tensor(scale, zp))
+
+
+def _graph(tensors: list[Tensor], nodes: list[Node], inputs, outputs) -> Graph:
+    g = Graph({t.name: t for t in tensors}, nodes, list(inputs), list(outputs))
+    verify(g)
+    return g
+
+
+def quantize_graph(shape, src: tuple, dst: tuple) -> Graph:
+    """x (dtype, scale, zp) -> QUANTIZE -> y (dtype, scale, zp)."""
+    x, y = _act("x", shape, *src), _act("y", shape, *dst)
+    return _graph([x, y], [Node("quantize", "quantize", ["x"], ["y"])], ["x"], ["y"])
+
+
+def _fc_tensors(rng, prefix: str, x: Tensor, c_out: int, per_channel: bool, bias: bool,
+                bias_magnitude: int = 1 << 20):
+    c_in = x.shape[-1]
+    w = rng.integers(-127, 128, size=(c_out, c_in)).astype(np.int8)
+    if per_channel:
+        s_w = rng.uniform(0.002, 0.02, size=c_out)
+        wq = QuantParams(s_w, np.zeros(c_out, np.int64), axis=0)
+    else:
+        s_w = np.full(c_out, 0.01)
+        wq = QuantParams.per_tensor(0.01, 0)
+    wt = Tensor(f"{prefix}_w", (c_out, c_in), "int8", data=w, quant=wq)
+    if not bias:
+        return wt, None
+    s_in = float(np.float32(x.quant.scale))
+    b = rng.integers(-bias_magnitude, bias_magnitude + 1, size=c_out).astype(np.int64)
+    bt = Tensor(f"{prefix}_b", (c_out,), "int64", data=b,
+                quant=QuantParams(s_in * s_w, np.zeros(c_out, np.int64), axis=0))
+    return wt, bt
+
+
+def fc_graph(rows: int, c_in: int, c_out: int, s_in: float, s_out: float,
+             per_channel=True, bias=True, act=(None, None), seed=0) -> Graph:
+    rng = np.random.default_rng(seed)
+    x = _act("x", (rows, c_in), "int16", s_in)
+    y = _act("y", (rows, c_out), "int16", s_out)
+    w, b = _fc_tensors(rng, "fc", x, c_out, per_channel, bias)
+    node = Node("fc", "fully_connected", ["x", w.name, b.name if b else ""], ["y"],
+                {"act_min": act[0], "act_max": act[1]})
+    return _graph([x, y, w] + ([b] if b else []), [node], ["x"], ["y"])
+
+
+def add_graph(shape_a, shape_b, s_a: float, s_b: float, s_y: float,
+              act=(None, None)) -> Graph:
+    a, b = _act("a", shape_a, "int16", s_a), _act("b", shape_b, "int16", s_b)
+    y = _act("y", np.broadcast_shapes(shape_a, shape_b), "int16", s_y)
+    node = Node("add", "add", ["a", "b"], ["y"], {"act_min": act[0], "act_max": act[1]})
+    return _graph([a, b, y], [node], ["a", "b"], ["y"])
+
+
+def _samples(t: Tensor, rng) -> np.ndarray:
+    """SAMPLES inputs over the tensor's whole range, the two extremes among them."""
+    if t.dtype == "float32":
+        scale = float(t.quant.scale) if t.quant else 0.01
+        v = rng.uniform(-40000 * scale, 40000 * scale, size=(SAMPLES, *t.shape))
+        return v.astype(np.float32)
+    info = np.iinfo(t.dtype)
+    v = rng.integers(info.min, info.max + 1, size=(SAMPLES, *t.shape))
+    v[0], v[1] = info.min, info.max
+    return v.astype(t.dtype)
+
+
+def _litert(model: bytes, inputs: list[np.ndarray]) -> np.ndarray:
+    """LiteRT BUILTIN_REF, one invoke per sample (whole-shape samples, any batch)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_content=model, num_threads=1,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    ins, out = interp.get_input_details(), interp.get_output_details()[0]
+    results = []
+    for s in range(SAMPLES):
+        for d, x in zip(ins, inputs):
+            interp.set_tensor(d["index"], x[s])
+        interp.invoke()
+        results.append(np.array(interp.get_tensor(out["index"])))
+    return np.stack(results)
+
+
+def _golden(graph: Graph, program, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.stack([run_program(program, {n: x[s] for n, x in zip(graph.inputs, inputs)}
+                                 )[graph.outputs[0]] for s in range(SAMPLES)])
+
+
+def _host(graph: Graph, program, inputs: list[np.ndarray], root: Path) -> np.ndarray:
+    """The generated C of a one-input graph, compiled on the host, on every sample."""
+    src = root / "src"
+    emit_sources(program, plan_memory(program), src, META)  # the real planner: int16 sizes
+    exe = root / "model"
+    build = subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src),
+                            *map(str, sorted(src.glob("*.c"))),
+                            str(TESTS_DIR / "host_main.c"), "-o", str(exe)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    (root / "in.bin").write_bytes(np.ascontiguousarray(inputs[0]).tobytes())
+    subprocess.run([str(exe), str(root / "in.bin"), str(root / "out.bin")], check=True,
+                   capture_output=True, timeout=60)
+    out = graph.tensors[graph.outputs[0]]
+    return np.frombuffer((root / "out.bin").read_bytes(), out.dtype).reshape(SAMPLES, -1)
+
+
+def _check(graph: Graph, tmp_path: Path | None, seed: int = 0) -> None:
+    """golden == LiteRT BUILTIN_REF, and (one-input graphs with int8/float I/O, which the
+    host harness reads) host C == golden."""
+    rng = np.random.default_rng(seed)
+    inputs = [_samples(graph.tensors[n], rng) for n in graph.inputs]
+    program = lower(graph)
+    golden = _golden(graph, program, inputs)
+    litert = _litert(to_tflite(graph), inputs)
+    bad = np.flatnonzero(golden.reshape(-1) != litert.reshape(-1))
+    assert bad.size == 0, (f"{bad.size}/{golden.size} values differ from LiteRT, first: "
+                           f"golden {golden.reshape(-1)[bad[0]]} LiteRT "
+                           f"{litert.reshape(-1)[bad[0]]}")
+    assert len(np.unique(golden)) > 3  # the cases exercise the arithmetic, not a clamp
+    if tmp_path is not None:
+        host = _host(graph, program, inputs, tmp_path)
+        assert np.array_equal(host, golden.reshape(SAMPLES, -1))
+
+
+# ---------------------------------------------------------------------------------------
+# QUANTIZE
+# ---------------------------------------------------------------------------------------
+
+QUANTIZE_CASES = {
+    "s8_to_s16": ((1, 37), ("int8", 0.05, 3), ("int16", 0.0011, 0)),
+    "s8_to_s16_pot": ((2, 3, 5), ("int8", 0.0625, -128), ("int16", 2.0 ** -10, 0)),
+    "s8_to_s16_coarse": ((40,), ("int8", 0.02, 100), ("int16", 0.37, 0)),
+    "s16_to_s8": ((1, 37), ("int16", 0.0011, 0), ("int8", 0.06, -5)),
+    "s16_to_s8_saturating": ((3, 11), ("int16", 0.01, 0), ("int8", 0.5, 20)),
+    "s16_to_s16": ((19,), ("int16", 0.0013, 0), ("int16", 0.0031, 0)),
+    "f32_to_s16": ((1, 29), ("float32", None, None), ("int16", 0.004, 0)),
+    "s16_to_f32": ((1, 29), ("int16", 0.0037, 0), ("float32", None, None)),
+}
+
+
+def _quantize_case(shape, src, dst) -> Graph:
+    if src[0] == "float32":
+        x, y = Tensor("x", tuple(shape), "float32"), _act("y", shape, *dst)
+        return _graph([x, y], [Node("quantize", "quantize", ["x"], ["y"])], ["x"], ["y"])
+    if dst[0] == "float32":
+        x, y = _act("x", shape, *src), Tensor("y", tuple(shape), "float32")
+        return _graph([x, y], [Node("dequantize", "dequantize", ["x"], ["y"])], ["x"], ["y"])
+    return quantize_graph(shape, src, dst)
+
+
+@pytest.mark.parametrize("case", QUANTIZE_CASES, ids=list(QUANTIZE_CASES))
+def test_quantize_golden_litert_host(case, tmp_path):
+    graph = _quantize_case(*QUANTIZE_CASES[case])
+    # int16 graph inputs: host_main feeds raw bytes, so it runs those too
+    _check(graph, tmp_path)
+
+
+# ---------------------------------------------------------------------------------------
+# FULLY_CONNECTED 16x8
+# ---------------------------------------------------------------------------------------
+
+FC_CASES = {
+    "per_channel": dict(rows=1, c_in=24, c_out=10, s_in=0.001, s_out=0.02),
+    "per_channel_rows": dict(rows=3, c_in=17, c_out=6, s_in=0.0007, s_out=0.009, seed=1),
+    "per_tensor": dict(rows=2, c_in=32, c_out=8, s_in=0.002, s_out=0.05, per_channel=False),
+    "no_bias": dict(rows=1, c_in=40, c_out=5, s_in=0.001, s_out=0.03, bias=False, seed=2),
+    "relu": dict(rows=2, c_in=16, c_out=12, s_in=0.001, s_out=0.01, act=RELU, seed=3),
+    "relu6": dict(rows=1, c_in=20, c_out=9, s_in=0.0005, s_out=0.0004, act=RELU6, seed=4),
+    "relu_n1_to_1": dict(rows=1, c_in=8, c_out=16, s_in=0.00001, s_out=0.0001, act=RELU_N1,
+                         seed=5),
+}
+
+
+@pytest.mark.parametrize("case", FC_CASES, ids=list(FC_CASES))
+def test_fully_connected_golden_litert_host(case, tmp_path):
+    _check(fc_graph(**FC_CASES[case]), tmp_path, seed=7)
+
+
+# ---------------------------------------------------------------------------------------
+# ADD int16
+# ---------------------------------------------------------------------------------------
+
+ADD_CASES = {
+    "same_shape": ((1, 4, 4, 3), (1, 4, 4, 3), 0.001, 0.0007, 0.0015, (None, None)),
+    "equal_scales": ((2, 9), (2, 9), 0.002, 0.002, 0.003, (None, None)),
+    "pot_scales": ((1, 3, 8), (1, 3, 8), 2.0 ** -9, 2.0 ** -11, 2.0 ** -8, (None, None)),
+    "broadcast_row": ((2, 3, 5), (5,), 0.0009, 0.004, 0.002, (None, None)),
+    "broadcast_both": ((3, 1, 4), (1, 2, 4), 0.001, 0.0013, 0.001, (None, None)),
+    "relu": ((1, 30), (1, 30), 0.001, 0.002, 0.0025, RELU),
+    "relu6": ((1, 30), (1, 30), 0.0003, 0.0002, 0.0003, RELU6),
+}
+
+
+@pytest.mark.parametrize("case", ADD_CASES, ids=list(ADD_CASES))
+def test_add_golden_litert(case):
+    """Two int16 inputs: host_main takes one, so the C runs in test_add_host below."""
+    *shapes_scales, act = ADD_CASES[case]
+    _check(add_graph(*shapes_scales, act=act), None, seed=11)
+
+
+def add_host_graph(broadcast: bool, act=(None, None)) -> Graph:
+    """One int16 input, both ADD operands in the arena: x + requantize(x) (same shape), or
+    reshape(FC(x)) [3, 5] + x [1, 5] (broadcast), for the one-input host harness."""
+    rng = np.random.default_rng(5)
+    if not broadcast:
+        x, q = _act("x", (1, 4, 4, 3), "int16", 0.001), _act("q", (1, 4, 4, 3), "int16", 0.0023)
+        y = _act("y", (1, 4, 4, 3), "int16", 0.0019)
+        nodes = [Node("rq", "quantize", ["x"], ["q"]),
+                 Node("add", "add", ["x", "q"], ["y"], {"act_min": act[0], "act_max": act[1]})]
+        return _graph([x, q, y], nodes, ["x"], ["y"])
+    x, h = _act("x", (1, 5), "int16", 0.001), _act("h", (1, 15), "int16", 0.004)
+    h3, y = _act("h3", (3, 5), "int16", 0.004), _act("y", (3, 5), "int16", 0.003)
+    w, b = _fc_tensors(rng, "fc", x, 15, True, True)
+    nodes = [Node("fc", "fully_connected", ["x", w.name, b.name], ["h"],
+                  {"act_min": None, "act_max": None}),
+             Node("reshape", "reshape", ["h"], ["h3"], {"shape": (3, 5)}),
+             Node("add", "add", ["h3", "x"], ["y"], {"act_min": act[0], "act_max": act[1]})]
+    return _graph([x, h, h3, y, w, b], nodes, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("broadcast,act", [(False, (None, None)), (False, RELU6),
+                                           (True, (None, None)), (True, RELU)],
+                         ids=["same_shape", "relu6", "broadcast", "broadcast_relu"])
+def test_add_host_c_equals_golden(broadcast, act, tmp_path):
+    graph = add_host_graph(broadcast, act)
+    rng = np.random.default_rng(3)
+    inputs = [_samples(graph.tensors["x"], rng)]
+    program = lower(graph)
+    assert [c.kernel for c in program.calls][-1] == "edgec_add_s16"
+    golden = _golden(graph, program, inputs)
+    assert len(np.unique(golden)) > 3
+    assert np.array_equal(_host(graph, program, inputs, tmp_path), golden.reshape(SAMPLES, -1))
+
+
+# ---------------------------------------------------------------------------------------
+# A whole 16x8 network: `edgec compile` of the .tflite, QEMU, the exact-match check
+# ---------------------------------------------------------------------------------------
+
+def network_graph(seed: int = 0) -> Graph:
+    """int8 x -> QUANTIZE int16 -> FC -> ADD(., x16) -> FC (RELU) -> QUANTIZE int8 y."""
+    rng = np.random.default_rng(seed)
+    x, x16 = _act("x", (1, 16), "int8", 0.04, -3), _act("x16", (1, 16), "int16", 0.00008)
+    h, s = _act("h", (1, 16), "int16", 0.0004), _act("s", (1, 16), "int16", 0.0005)
+    z, y = _act("z", (1, 8), "int16", 0.0006), _act("y", (1, 8), "int8", 0.07, -128)
+    w1, b1 = _fc_tensors(rng, "fc1", x16, 16, True, True, bias_magnitude=1 << 14)
+    w2, b2 = _fc_tensors(rng, "fc2", s, 8, True, True, bias_magnitude=1 << 14)
+    nodes = [Node("quantize_in", "quantize", ["x"], ["x16"]),
+             Node("fc1", "fully_connected", ["x16", w1.name, b1.name], ["h"],
+                  {"act_min": None, "act_max": None}),
+             Node("add", "add", ["h", "x16"], ["s"], {"act_min": None, "act_max": None}),
+             Node("fc2", "fully_connected", ["s", w2.name, b2.name], ["z"],
+                  {"act_min": 0.0, "act_max": None}),
+             Node("quantize_out", "quantize", ["z"], ["y"])]
+    return _graph([x, x16, h, s, z, y, w1, b1, w2, b2], nodes, ["x"], ["y"])
+
+
+def test_network_16x8_golden_litert(tmp_path):
+    _check(network_graph(), tmp_path)
+
+
+def test_network_16x8_compiles_and_runs_on_qemu_exactly(tmp_path):
+    path = tmp_path / "net16x8.tflite"
+    path.write_bytes(to_tflite(network_graph()))
+    imported = load_tflite(path)
+    assert [n.op for n in imported.nodes] == ["quantize", "fully_connected", "add",
+                                              "fully_connected", "quantize"]
+    assert {imported.tensors[t].dtype for t in ("x16", "h", "s", "z")} == {"int16"}
+    out = tmp_path / "net"
+    assert edgec("compile", path, "-o", out) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["check"]["samples"] > 0 and rep["check"]["mismatches"] == 0
+    assert rep["check"]["litert"]["samples"] > 0 and rep["check"]["litert"]["mismatches"] == 0
+    source = (out / "src" / "edgec_model.c").read_text()
+    for kernel in ("edgec_requantize_s8_s16", "edgec_fully_connected_s16", "edgec_add_s16",
+                   "edgec_requantize_s16_s8"):
+        assert kernel in source
+
+
+def float_io_network() -> Graph:
+    """A 16x8 model as the converter writes it with float I/O: float x -> QUANTIZE int16 ->
+    FC -> DEQUANTIZE float y."""
+    rng = np.random.default_rng(4)
+    x, x16 = Tensor("x", (1, 12), "float32"), _act("x16", (1, 12), "int16", 0.004)
+    h, y = _act("h", (1, 6), "int16", 0.02), Tensor("y", (1, 6), "float32")
+    w, b = _fc_tensors(rng, "fc", x16, 6, True, True, bias_magnitude=1 << 12)
+    nodes = [Node("quantize", "quantize", ["x"], ["x16"]),
+             Node("fc", "fully_connected", ["x16", w.name, b.name], ["h"],
+                  {"act_min": None, "act_max": None}),
+             Node("dequantize", "dequantize", ["h"], ["y"])]
+    return _graph([x, x16, h, y, w, b], nodes, ["x"], ["y"])
+
+
+def test_float_io_network_golden_litert_host(tmp_path):
+    _check(float_io_network(), tmp_path, seed=2)
+
+
+# ---------------------------------------------------------------------------------------
+# Import errors: one line naming the op and the tensor, non-zero exit, no output
+# ---------------------------------------------------------------------------------------
+
+def _with(graph: Graph, **changes) -> Graph:
+    for name, t in changes.items():
+        graph.tensors[name] = t
+    return graph
+
+
+def _int32_bias_fc() -> Graph:
+    g = fc_graph(1, 8, 4, 0.001, 0.01)
+    b = g.tensors["fc_b"]
+    return _with(g, fc_b=Tensor("fc_b", b.shape, "int32", data=b.data.astype(np.int32),
+                                quant=b.quant))
+
+
+def _pot_add() -> Graph:
+    g = add_graph((1, 8), (1, 8), 2.0 ** -9, 2.0 ** -11, 2.0 ** -8)
+    g.nodes[0].attrs["pot_scale_int16"] = True
+    return g
+
+
+def _mixed_add() -> Graph:
+    g = add_graph((1, 8), (1, 8), 0.001, 0.002, 0.003)
+    return _with(g, b=_act("b", (1, 8), "int8", 0.05, 0))
+
+
+def _int16_mul() -> Graph:
+    g = add_graph((1, 8), (1, 8), 0.001, 0.002, 0.003)
+    g.nodes[0].op = "mul"
+    return g
+
+
+IMPORT_ERRORS = {
+    "zero_point": (lambda: _with(fc_graph(1, 8, 4, 0.001, 0.01),
+                                 y=_act("y", (1, 4), "int16", 0.01, 3)), "zero point 3"),
+    "int32_bias": (_int32_bias_fc, "FULLY_CONNECTED .*int32 bias.*int64 bias"),
+    "pot_add": (_pot_add, "ADD .*pot_scale_int16"),
+    "mixed_add": (_mixed_add, "ADD .*two int16 activations"),
+    "int16_mul": (_int16_mul, "no 16x8 MUL"),
+}
+
+
+@pytest.mark.parametrize("case", IMPORT_ERRORS, ids=list(IMPORT_ERRORS))
+def test_import_errors_are_one_line(case, tmp_path):
+    build, pattern = IMPORT_ERRORS[case]
+    path = tmp_path / f"{case}.tflite"
+    path.write_bytes(to_tflite(build()))
+    with pytest.raises(EdgecError, match=pattern) as e:
+        load_tflite(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_cli_rejects_a_bad_16x8_model_without_output(tmp_path):
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(to_tflite(_int32_bias_fc()))
+    assert edgec("compile", path, "-o", tmp_path / "out") != 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_io_int8_refuses_a_float_io_16x8_model(tmp_path):
+    path = tmp_path / "f.tflite"
+    path.write_bytes(to_tflite(float_io_network()))
+    assert [n.op for n in load_tflite(path).nodes] == ["quantize", "fully_connected",
+                                                       "dequantize"]
+    with pytest.raises(EdgecError, match="int16 .*use io='model'"):
+        load_tflite(path, io="int8")
