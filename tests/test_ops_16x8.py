@@ -48,11 +48,12 @@ def quantize_graph(shape, src: tuple, dst: tuple) -> Graph:
 
 
 def _fc_tensors(rng, prefix: str, x: Tensor, c_out: int, per_channel: bool, bias: bool,
-                bias_magnitude: int = 1 << 20):
+                bias_magnitude: int = 1 << 20, w_scale: float | None = None):
     c_in = x.shape[-1]
     w = rng.integers(-127, 128, size=(c_out, c_in)).astype(np.int8)
     if per_channel:
-        s_w = rng.uniform(0.002, 0.02, size=c_out)
+        s_w = (rng.uniform(0.002, 0.02, size=c_out) if w_scale is None
+               else np.full(c_out, w_scale))
         wq = QuantParams(s_w, np.zeros(c_out, np.int64), axis=0)
     else:
         s_w = np.full(c_out, 0.01)
@@ -79,10 +80,10 @@ def fc_graph(rows: int, c_in: int, c_out: int, s_in: float, s_out: float,
 
 
 def add_graph(shape_a, shape_b, s_a: float, s_b: float, s_y: float,
-              act=(None, None)) -> Graph:
+              act=(None, None), op: str = "add") -> Graph:
     a, b = _act("a", shape_a, "int16", s_a), _act("b", shape_b, "int16", s_b)
     y = _act("y", np.broadcast_shapes(shape_a, shape_b), "int16", s_y)
-    node = Node("add", "add", ["a", "b"], ["y"], {"act_min": act[0], "act_max": act[1]})
+    node = Node(op, op, ["a", "b"], ["y"], {"act_min": act[0], "act_max": act[1]})
     return _graph([a, b, y], [node], ["a", "b"], ["y"])
 
 
@@ -209,6 +210,25 @@ def test_fully_connected_golden_litert_host(case, tmp_path):
     _check(fc_graph(**FC_CASES[case]), tmp_path, seed=7)
 
 
+def test_fully_connected_ties_round_half_away_from_zero(tmp_path):
+    """Power-of-two scales (s_in * s_w / s_out = 1/8) and small inputs make exact ties of
+    the rescale, negative ones among them: LiteRT rounds them away from zero, as golden."""
+    rng = np.random.default_rng(9)
+    x = _act("x", (2, 16), "int16", 2.0 ** -10)
+    y = _act("y", (2, 8), "int16", 2.0 ** -14)
+    w, b = _fc_tensors(rng, "fc", x, 8, True, True, bias_magnitude=999, w_scale=2.0 ** -7)
+    graph = _graph([x, y, w, b], [Node("fc", "fully_connected", ["x", w.name, b.name], ["y"],
+                                       {"act_min": None, "act_max": None})], ["x"], ["y"])
+    samples = rng.integers(-128, 128, size=(SAMPLES, 2, 16)).astype(np.int16)
+    program = lower(graph)
+    golden = _golden(graph, program, [samples])
+    assert np.array_equal(golden, _litert(to_tflite(graph), [samples]))
+    assert np.array_equal(_host(graph, program, [samples], tmp_path),
+                          golden.reshape(SAMPLES, -1))
+    acc = samples.astype(np.int64) @ w.data.T.astype(np.int64) + b.data
+    assert np.sum((acc % 8 == 4) & (acc < 0)) > 0  # negative ties were there to round
+
+
 # ---------------------------------------------------------------------------------------
 # ADD int16
 # ---------------------------------------------------------------------------------------
@@ -231,7 +251,7 @@ def test_add_golden_litert(case):
     _check(add_graph(*shapes_scales, act=act), None, seed=11)
 
 
-def add_host_graph(broadcast: bool, act=(None, None)) -> Graph:
+def add_host_graph(broadcast: bool, act=(None, None), op: str = "add") -> Graph:
     """One int16 input, both ADD operands in the arena: x + requantize(x) (same shape), or
     reshape(FC(x)) [3, 5] + x [1, 5] (broadcast), for the one-input host harness."""
     rng = np.random.default_rng(5)
@@ -239,7 +259,7 @@ def add_host_graph(broadcast: bool, act=(None, None)) -> Graph:
         x, q = _act("x", (1, 4, 4, 3), "int16", 0.001), _act("q", (1, 4, 4, 3), "int16", 0.0023)
         y = _act("y", (1, 4, 4, 3), "int16", 0.0019)
         nodes = [Node("rq", "quantize", ["x"], ["q"]),
-                 Node("add", "add", ["x", "q"], ["y"], {"act_min": act[0], "act_max": act[1]})]
+                 Node(op, op, ["x", "q"], ["y"], {"act_min": act[0], "act_max": act[1]})]
         return _graph([x, q, y], nodes, ["x"], ["y"])
     x, h = _act("x", (1, 5), "int16", 0.001), _act("h", (1, 15), "int16", 0.004)
     h3, y = _act("h3", (3, 5), "int16", 0.004), _act("y", (3, 5), "int16", 0.003)
@@ -247,22 +267,41 @@ def add_host_graph(broadcast: bool, act=(None, None)) -> Graph:
     nodes = [Node("fc", "fully_connected", ["x", w.name, b.name], ["h"],
                   {"act_min": None, "act_max": None}),
              Node("reshape", "reshape", ["h"], ["h3"], {"shape": (3, 5)}),
-             Node("add", "add", ["h3", "x"], ["y"], {"act_min": act[0], "act_max": act[1]})]
+             Node(op, op, ["h3", "x"], ["y"], {"act_min": act[0], "act_max": act[1]})]
     return _graph([x, h, h3, y, w, b], nodes, ["x"], ["y"])
 
 
 @pytest.mark.parametrize("broadcast,act", [(False, (None, None)), (False, RELU6),
                                            (True, (None, None)), (True, RELU)],
                          ids=["same_shape", "relu6", "broadcast", "broadcast_relu"])
-def test_add_host_c_equals_golden(broadcast, act, tmp_path):
-    graph = add_host_graph(broadcast, act)
+@pytest.mark.parametrize("op", ["add", "mul"])
+def test_add_mul_host_c_equals_golden(op, broadcast, act, tmp_path):
+    graph = add_host_graph(broadcast, act, op)
+    if op == "mul":  # scales of a product
+        for name in ("y",):
+            graph.tensors[name].quant = QuantParams.per_tensor(0.015 if broadcast else 0.06, 0)
     rng = np.random.default_rng(3)
     inputs = [_samples(graph.tensors["x"], rng)]
     program = lower(graph)
-    assert [c.kernel for c in program.calls][-1] == "edgec_add_s16"
+    assert [c.kernel for c in program.calls][-1] == f"edgec_{op}_s16"
     golden = _golden(graph, program, inputs)
     assert len(np.unique(golden)) > 3
     assert np.array_equal(_host(graph, program, inputs, tmp_path), golden.reshape(SAMPLES, -1))
+
+
+MUL_CASES = {
+    "same_shape": ((1, 4, 4, 3), (1, 4, 4, 3), 0.001, 0.0007, 0.02, (None, None)),
+    "broadcast_row": ((2, 3, 5), (5,), 0.0009, 0.004, 0.05, (None, None)),
+    "broadcast_both": ((3, 1, 4), (1, 2, 4), 0.001, 0.0013, 0.03, (None, None)),
+    "relu": ((1, 30), (1, 30), 0.001, 0.002, 0.04, RELU),
+    "relu_n1_to_1": ((1, 30), (1, 30), 0.0001, 0.0002, 0.0001, RELU_N1),
+}
+
+
+@pytest.mark.parametrize("case", MUL_CASES, ids=list(MUL_CASES))
+def test_mul_golden_litert(case):
+    *shapes_scales, act = MUL_CASES[case]
+    _check(add_graph(*shapes_scales, act=act, op="mul"), None, seed=13)
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,10 +394,9 @@ def _mixed_add() -> Graph:
     return _with(g, b=_act("b", (1, 8), "int8", 0.05, 0))
 
 
-def _int16_mul() -> Graph:
-    g = add_graph((1, 8), (1, 8), 0.001, 0.002, 0.003)
-    g.nodes[0].op = "mul"
-    return g
+def _int16_logistic() -> Graph:
+    x, y = _act("x", (1, 8), "int16", 0.001), _act("y", (1, 8), "int16", 2.0 ** -15)
+    return _graph([x, y], [Node("logistic", "logistic", ["x"], ["y"])], ["x"], ["y"])
 
 
 IMPORT_ERRORS = {
@@ -367,7 +405,7 @@ IMPORT_ERRORS = {
     "int32_bias": (_int32_bias_fc, "FULLY_CONNECTED .*int32 bias.*int64 bias"),
     "pot_add": (_pot_add, "ADD .*pot_scale_int16"),
     "mixed_add": (_mixed_add, "ADD .*two int16 activations"),
-    "int16_mul": (_int16_mul, "no 16x8 MUL"),
+    "int16_logistic": (_int16_logistic, "no 16x8 LOGISTIC"),
 }
 
 

@@ -97,6 +97,16 @@ def add_s16(f: Fields, a: np.ndarray, b: np.ndarray, broadcast) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16)
 
 
+def mul_s16(f: Fields, a: np.ndarray, b: np.ndarray, broadcast) -> np.ndarray:
+    """mul.cc on int16: MBQM of the int32 product (|a * b| <= 2^30), the int16 clamp."""
+    a, b = broadcast(f, a, b)
+    product = ((a.astype(np.int64) + int(f["input1_offset"]))
+               * (b.astype(np.int64) + int(f["input2_offset"])))
+    out = qm.mbqm(product, int(f["output_multiplier"]), int(f["output_shift"])) \
+        + int(f["output_offset"])
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16)
+
+
 def kernels(broadcast_inputs) -> dict:
     """The entries for golden.KERNELS (broadcast_inputs: golden.py's broadcasting walk)."""
     return {
@@ -107,4 +117,5 @@ def kernels(broadcast_inputs) -> dict:
         "edgec_dequantize_s16_f32": dequantize_s16_f32,
         "edgec_fully_connected_s16": fully_connected_s16,
         "edgec_add_s16": lambda f, a, b: add_s16(f, a, b, broadcast_inputs),
+        "edgec_mul_s16": lambda f, a, b: mul_s16(f, a, b, broadcast_inputs),
     }

@@ -907,6 +907,14 @@ edgec_status edgec_fully_connected_s16(const edgec_fully_connected_s16_params *p
 edgec_status edgec_add_s16(const edgec_add_params *p, const int16_t *a, const int16_t *b,
                            int16_t *out);
 
+/**
+ * int16 MUL with edgec_mul_params (mul.cc on int16): offsets 0, output_shift <= 0,
+ * out = clamp(MBQM(a * b, output_multiplier, output_shift)); broadcasting and in place as
+ * edgec_mul_s8.
+ */
+edgec_status edgec_mul_s16(const edgec_mul_params *p, const int16_t *a, const int16_t *b,
+                           int16_t *out);
+
 #ifdef __cplusplus
 }
 #endif

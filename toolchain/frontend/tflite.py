@@ -61,7 +61,7 @@ OP_MAP = {
 }
 SUPPORTED = ", ".join(sorted(OP_MAP))
 # Ops that may read or write int16 activations (16x8 models); RESHAPE/SQUEEZE are views.
-S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "RESHAPE", "SQUEEZE")
+S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "MUL", "RESHAPE", "SQUEEZE")
 IO_MODES = ("model", "int8")
 _QUANTIZE_PAIRS = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
                    ("int8", "int16"), ("int16", "int8"), ("int16", "int16")}
@@ -698,12 +698,20 @@ class _Importer:
     def _op_GELU(self, op: OpRec):
         self._unary(op, "gelu", approximate=bool(op.options["Approximate"]))
 
+    def _s16_binary(self, op: OpRec) -> bool:
+        """True for an int16 ADD / MUL, checked: two int16 activations in, int16 out."""
+        names = [op.inputs[0], op.inputs[1], op.outputs[0]]
+        if not any(self.t[i].dtype == "int16" for i in names):
+            return False
+        if any(self.t[i].dtype != "int16" or self.t[i].data is not None for i in names):
+            raise self._fail(op, f"an int16 {op.name} needs two int16 activations and an "
+                             f"int16 output", "a constant or mixed-type operand is not "
+                             f"supported")
+        return True
+
     def _op_ADD(self, op: OpRec):
         names = [op.inputs[0], op.inputs[1], op.outputs[0]]
-        if any(self.t[i].dtype == "int16" for i in names):
-            if any(self.t[i].dtype != "int16" or self.t[i].data is not None for i in names):
-                raise self._fail(op, "an int16 ADD needs two int16 activations and an int16 "
-                                 "output", "a constant or mixed-type operand is not supported")
+        if self._s16_binary(op):
             pot = [t.scale is not None and float(np.log2(np.float32(t.scale[0]))).is_integer()
                    for t in (self.t[i] for i in names)]
             if op.options["PotScaleInt16"] and all(pot):
@@ -713,6 +721,7 @@ class _Importer:
         self._binary(op, "add")
 
     def _op_MUL(self, op: OpRec):
+        self._s16_binary(op)
         self._binary(op, "mul")
 
     def _unary(self, op: OpRec, ir_op: str, **attrs):

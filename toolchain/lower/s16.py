@@ -2,8 +2,8 @@
 
 quantize / dequantize across int8, int16 and float32 -> quantize_s16.c; fully_connected
 -> edgec_fully_connected_s16 (int64 bias and accumulator); add -> edgec_add_s16 (add.cc's
-general int16 path). Constants are computed as TFLite's Prepare functions do for these
-types (quantize.cc, fully_connected.cc, add.cc); `handles` tells lower_node to route a node
+general int16 path); mul -> edgec_mul_s16. Constants are computed as TFLite's Prepare functions do for these
+types (quantize.cc, fully_connected.cc, add.cc, mul.cc); `handles` tells lower_node to route a node
 here instead of to the int8 lowering.
 """
 from __future__ import annotations
@@ -198,7 +198,30 @@ def lower_add(graph: Graph, node: Node) -> KernelCall:
                       inplace=_inplace_binary(a, b, y))
 
 
+def lower_mul(graph: Graph, node: Node) -> KernelCall:
+    """mul.cc Prepare: s1 * s2 / s_out in float32, QuantizeMultiplier; the product of two
+    int16 values (|.| <= 2^30) leaves no room for a left shift."""
+    a, aq = quant_of(graph, node, input_name(node, 0), ("int16",))
+    b, bq = quant_of(graph, node, input_name(node, 1), ("int16",))
+    y, yq = quant_of(graph, node, node.outputs[0], ("int16",))
+    shape = broadcast_fields(node, a, b, y)
+    real = float(np.float32(aq.scale) * np.float32(bq.scale) / np.float32(yq.scale))
+    mult, shift = quantize_multiplier(real)
+    if shift > 0:
+        raise node_error(node, f"scale ratio s1 * s2 / s_out = {real:g} is too large for "
+                               "int16 MUL (>= 1: the int16 product would overflow)")
+    act_min, act_max = activation_range(node.attrs.get("act_min"), node.attrs.get("act_max"),
+                                        yq.scale, 0, *_RANGE["int16"])
+    fields = {**shape, "input1_offset": 0, "input2_offset": 0, "output_offset": 0,
+              "output_multiplier": mult, "output_shift": shift,
+              "act_min": act_min, "act_max": act_max}
+    return KernelCall(node.name, node.op, "edgec_mul_s16", "edgec_mul_params", fields,
+                      inputs=[a.name, b.name], outputs=[y.name],
+                      inplace=_inplace_binary(a, b, y))
+
+
 LOWERINGS = {
+    "mul": lower_mul,
     "quantize": lower_quantize,
     "dequantize": lower_dequantize,
     "fully_connected": lower_fully_connected,

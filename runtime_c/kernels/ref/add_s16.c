@@ -7,12 +7,14 @@
  * int32 sum cannot overflow. Broadcasting as edgec_broadcast_binary (edgec_kernels.h).
  */
 #include "edgec_kernels.h"
+#include "edgec_elementwise_s16.h"
 #include "edgec_fixedpoint.h"
 
 #include <stddef.h>
 
-static inline int16_t add_one(const edgec_add_params *p, int16_t a, int16_t b)
+static int16_t add_one(const void *params, int16_t a, int16_t b)
 {
+    const edgec_add_params *p = (const edgec_add_params *)params;
     const int32_t shifted1 = ((int32_t)a + p->input1_offset) * ((int32_t)1 << p->left_shift);
     const int32_t shifted2 = ((int32_t)b + p->input2_offset) * ((int32_t)1 << p->left_shift);
     const int32_t raw_sum = edgec_mbqm(shifted1, p->input1_multiplier, p->input1_shift)
@@ -27,10 +29,6 @@ edgec_status edgec_add_s16(const edgec_add_params *p, const int16_t *a, const in
                            int16_t *out)
 {
     const edgec_dims *d;
-    const edgec_dims *s1;
-    const edgec_dims *s2;
-    int32_t n, y, x, c;
-    int32_t i = 0;
 
     if (p == NULL || a == NULL || b == NULL || out == NULL) {
         return EDGEC_ERR_ARG;
@@ -42,20 +40,7 @@ edgec_status edgec_add_s16(const edgec_add_params *p, const int16_t *a, const in
         p->act_min > p->act_max || p->act_min < -32768 || p->act_max > 32767) {
         return EDGEC_ERR_ARG;
     }
-    s1 = &p->input1_stride;
-    s2 = &p->input2_stride;
-    /* out[i] is written after the input elements it needs are read: in place is allowed
-     * with an input of the output's shape */
-    for (n = 0; n < d->n; ++n) {
-        for (y = 0; y < d->h; ++y) {
-            for (x = 0; x < d->w; ++x) {
-                const int16_t *row1 = a + n * s1->n + y * s1->h + x * s1->w;
-                const int16_t *row2 = b + n * s2->n + y * s2->h + x * s2->w;
-                for (c = 0; c < d->c; ++c) {
-                    out[i++] = add_one(p, row1[c * s1->c], row2[c * s2->c]);
-                }
-            }
-        }
-    }
+    /* in place with an input of the output's shape (edgec_elementwise_s16.h) */
+    edgec_broadcast_binary_s16(d, &p->input1_stride, &p->input2_stride, a, b, out, add_one, p);
     return EDGEC_OK;
 }
