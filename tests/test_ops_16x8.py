@@ -433,3 +433,72 @@ def test_io_int8_refuses_a_float_io_16x8_model(tmp_path):
                                                        "dequantize"]
     with pytest.raises(EdgecError, match="int16 .*use io='model'"):
         load_tflite(path, io="int8")
+
+
+# ---------------------------------------------------------------------------------------
+# CONV_2D 16x8
+# ---------------------------------------------------------------------------------------
+
+def conv_graph(in_shape, c_out: int, k, strides=(1, 1), dilations=(1, 1), same=False,
+               s_in=0.001, s_out=0.02, act=(None, None), per_channel=True, seed=0) -> Graph:
+    rng = np.random.default_rng(seed)
+    n, h, w, c_in = in_shape
+    kh, kw = k
+    pads, out_hw = [], []
+    for size, kk, s, d in zip((h, w), k, strides, dilations):
+        eff = (kk - 1) * d + 1
+        out = -(-size // s) if same else (size - eff) // s + 1
+        total = max((out - 1) * s + eff - size, 0) if same else 0
+        pads.append((total // 2, total - total // 2))
+        out_hw.append(out)
+    x = _act("x", in_shape, "int16", s_in)
+    y = _act("y", (n, *out_hw, c_out), "int16", s_out)
+    wd = rng.integers(-127, 128, size=(c_out, kh, kw, c_in)).astype(np.int8)
+    s_w = rng.uniform(0.002, 0.02, size=c_out) if per_channel else np.full(c_out, 0.01)
+    wq = (QuantParams(s_w, np.zeros(c_out, np.int64), axis=0) if per_channel
+          else QuantParams.per_tensor(0.01, 0))
+    wt = Tensor("conv_w", wd.shape, "int8", data=wd, quant=wq)
+    bd = rng.integers(-(1 << 20), (1 << 20) + 1, size=c_out).astype(np.int64)
+    bt = Tensor("conv_b", (c_out,), "int64", data=bd,
+                quant=QuantParams(float(np.float32(s_in)) * s_w, np.zeros(c_out, np.int64), 0))
+    node = Node("conv", "conv2d", ["x", "conv_w", "conv_b"], ["y"],
+                {"strides": tuple(strides), "dilations": tuple(dilations),
+                 "pads": (pads[0][0], pads[1][0], pads[0][1], pads[1][1]),
+                 "act_min": act[0], "act_max": act[1]})
+    return _graph([x, y, wt, bt], [node], ["x"], ["y"])
+
+
+CONV_CASES = {
+    "3x3_valid": dict(in_shape=(1, 6, 6, 3), c_out=4, k=(3, 3)),
+    "3x3_same_stride2": dict(in_shape=(1, 7, 6, 2), c_out=5, k=(3, 3), strides=(2, 2),
+                             same=True, seed=1),
+    "1x1_per_tensor": dict(in_shape=(1, 4, 4, 8), c_out=6, k=(1, 1), per_channel=False,
+                           s_out=0.05, seed=2),
+    "dilated_relu": dict(in_shape=(1, 7, 7, 2), c_out=3, k=(3, 3), dilations=(2, 2),
+                         act=RELU, s_out=0.01, seed=3),
+    "5x3_same_relu6": dict(in_shape=(2, 5, 5, 2), c_out=3, k=(5, 3), same=True, act=RELU6,
+                           s_in=0.0001, s_out=0.0003, seed=4),
+}
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=list(CONV_CASES))
+def test_conv2d_golden_litert_host(case, tmp_path):
+    _check(conv_graph(**CONV_CASES[case]), tmp_path, seed=17)
+
+
+def test_conv2d_ties_round_half_up():
+    """Power-of-two scales (rescale by 1/8) and small inputs: exact ties, negative ones
+    among them. LiteRT's 16x8 conv rounds them half up (TFLite's 64-bit
+    MultiplyByQuantizedMultiplier), unlike its 16x8 FULLY_CONNECTED; golden does the same."""
+    graph = conv_graph((1, 4, 4, 4), 3, (1, 1), s_in=2.0 ** -10, s_out=2.0 ** -14, seed=6)
+    w, b = graph.tensors["conv_w"], graph.tensors["conv_b"]
+    w.quant = QuantParams(np.full(3, 2.0 ** -7), np.zeros(3, np.int64), axis=0)
+    b.quant = QuantParams(np.full(3, 2.0 ** -17), np.zeros(3, np.int64), axis=0)
+    b.data = np.array([-999, 5, 998], np.int64)
+    samples = np.random.default_rng(2).integers(-128, 128, size=(SAMPLES, 1, 4, 4, 4))
+    samples = samples.astype(np.int16)
+    golden = _golden(graph, lower(graph), [samples])
+    assert np.array_equal(golden, _litert(to_tflite(graph), [samples]))
+    acc = samples.astype(np.int64) @ w.data.reshape(3, 4).T.astype(np.int64) + b.data
+    ties = (acc % 8 == 4) & (acc < 0)
+    assert ties.any() and np.array_equal(golden[ties], (acc[ties] + 4) >> 3)

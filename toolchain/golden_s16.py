@@ -1,5 +1,5 @@
 """Golden NumPy kernels of TFLite's 16x8 mode (int16 activations, int8 weights):
-quantize_s16.c, fully_connected_s16.c and add_s16.c.
+quantize_s16.c, fully_connected_s16.c, conv2d_s16.c, add_s16.c and mul_s16.c.
 
 Registered in toolchain/golden.py's KERNELS. Same contract as there: computed from the
 KernelCall fields only, with the C kernels' integer arithmetic (int64 arrays holding their
@@ -37,6 +37,18 @@ def mul_round_away_i64(x, multiplier, shift) -> np.ndarray:
         q = (abs(v) * mm + (1 << (total - 1))) >> total
         out.reshape(-1)[i] = q if v >= 0 else -q
     return out
+
+
+def mbqm_i64(x, multiplier, shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(int64 x, int32 m, int shift) (common.h,
+    TFLITE_SINGLE_ROUNDING off): the multiplier rounded to 16 bits, then one rounding
+    shift by 15 - shift (half up). The int16 kernels with int64 accumulators use it."""
+    x = np.asarray(x, np.int64)
+    m = np.asarray(multiplier, np.int64)
+    s = np.asarray(shift, np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - s
+    return qm.wrap_i32((x * reduced + (np.int64(1) << (total - 1))) >> total)
 
 
 def _requantize(out_type):
@@ -83,6 +95,31 @@ def fully_connected_s16(f: Fields, x: np.ndarray) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16).reshape(-1)
 
 
+def conv2d_s16(f: Fields, x: np.ndarray) -> np.ndarray:
+    """conv.cc's 16x8 per-channel conv: fully_connected_s16's accumulate and rescale over
+    each output pixel's window (taps in the padding skipped)."""
+    n, h, w, ci = f["input"]
+    co, kh, kw, _ = f["filter"]
+    _, oh, ow, _ = f["output"]
+    (sh, sw), (dh, dw), (pt, pl) = f["stride"], f["dilation"], f["padding"]
+    need_h = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
+    need_w = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + w)
+    xp = np.zeros((n, need_h, need_w, ci), np.int64)
+    xp[:, pt:pt + h, pl:pl + w, :] = x.reshape(n, h, w, ci)
+    wts = _arr(f["weights"]).reshape(co, kh, kw, ci).astype(np.int64)
+    acc = np.zeros((n, oh, ow, co), np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            taps = xp[:, ky * dh:ky * dh + (oh - 1) * sh + 1:sh,
+                      kx * dw:kx * dw + (ow - 1) * sw + 1:sw, :]
+            acc += taps @ wts[:, ky, kx, :].T
+    if f["bias"] is not None:
+        acc = acc + _arr(f["bias"]).astype(np.int64)
+    out = mbqm_i64(acc, _arr(f["output_multiplier"]).astype(np.int64),
+                   _arr(f["output_shift"]).astype(np.int64))
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16).reshape(-1)
+
+
 def add_s16(f: Fields, a: np.ndarray, b: np.ndarray, broadcast) -> np.ndarray:
     """add.cc's general int16 path: golden add_s8's arithmetic with left_shift 15 and the
     int16 clamp (|x| <= 32768 << 15 = 2^30: no overflow)."""
@@ -116,6 +153,7 @@ def kernels(broadcast_inputs) -> dict:
         "edgec_quantize_f32_s16": quantize_f32_s16,
         "edgec_dequantize_s16_f32": dequantize_s16_f32,
         "edgec_fully_connected_s16": fully_connected_s16,
+        "edgec_conv2d_s16": conv2d_s16,
         "edgec_add_s16": lambda f, a, b: add_s16(f, a, b, broadcast_inputs),
         "edgec_mul_s16": lambda f, a, b: mul_s16(f, a, b, broadcast_inputs),
     }

@@ -900,6 +900,30 @@ typedef struct {
 edgec_status edgec_fully_connected_s16(const edgec_fully_connected_s16_params *p,
                                        const int16_t *in, int16_t *out);
 
+/** Parameters of edgec_conv2d_s16 (16x8 CONV_2D). */
+typedef struct {
+    edgec_dims input;           /**< [N, H, W, C_IN] */
+    edgec_dims filter;          /**< [C_OUT, KH, KW, C_IN] (n = C_OUT, c = C_IN) */
+    edgec_dims output;          /**< [N, OH, OW, C_OUT] */
+    edgec_hw stride;            /**< >= 1 */
+    edgec_hw dilation;          /**< >= 1 */
+    edgec_hw padding;           /**< top (h) and left (w) padding in input pixels, >= 0 */
+    int32_t act_min;            /**< int16 units */
+    int32_t act_max;
+    const int8_t *weights;      /**< [C_OUT, KH, KW, C_IN], zero point 0 */
+    const int64_t *bias;        /**< [C_OUT] or NULL */
+    const int32_t *output_multiplier; /**< [C_OUT], Q31 significands >= 0 */
+    const int32_t *output_shift;      /**< [C_OUT], in [-31, 14] */
+} edgec_conv2d_s16_params;
+
+/**
+ * reference_integer_ops::ConvPerChannel on int16: int64 accumulator (|acc| < 2^47, checked
+ * by the lowering), rescaled by TFLite's 64-bit MultiplyByQuantizedMultiplier (multiplier
+ * rounded to 16 bits, one half-up rounding), clamped.
+ */
+edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *in,
+                              int16_t *out);
+
 /**
  * int16 ADD with edgec_add_params (add.cc's general int16 path): left_shift 15, offsets 0,
  * the int16 clamp; broadcasting and in-place use as edgec_add_s8.

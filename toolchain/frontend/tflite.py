@@ -61,7 +61,8 @@ OP_MAP = {
 }
 SUPPORTED = ", ".join(sorted(OP_MAP))
 # Ops that may read or write int16 activations (16x8 models); RESHAPE/SQUEEZE are views.
-S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "MUL", "RESHAPE", "SQUEEZE")
+S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D", "ADD", "MUL", "RESHAPE",
+           "SQUEEZE")
 IO_MODES = ("model", "int8")
 _QUANTIZE_PAIRS = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
                    ("int8", "int16"), ("int16", "int8"), ("int16", "int16")}
@@ -609,6 +610,7 @@ class _Importer:
         strides = self._pair(op, "StrideH", "StrideW", "strides")
         dilations = self._pair(op, "DilationHFactor", "DilationWFactor", "dilations")
         pads = self._window(op, x, y, w_shape[1:3], strides, dilations)
+        self._check_s16_weighted(op, x, y, bias)
         act_min, act_max = self._fused(op)
         self._emit(op, "conv2d", [x, wt, bias], [y], strides=strides, dilations=dilations,
                    pads=pads, act_min=act_min, act_max=act_max)
@@ -637,6 +639,16 @@ class _Importer:
                    dilations=dilations, pads=pads, depth_multiplier=multiplier,
                    act_min=act_min, act_max=act_max)
 
+    def _check_s16_weighted(self, op: OpRec, x: str, y: str, bias: str) -> None:
+        """16x8 FC / conv: int16 in and out with an int64 bias; int8 ones an int32 bias."""
+        s16 = (self.tensors[x].dtype, self.tensors[y].dtype)
+        b_type = self.tensors[bias].dtype if bias else "int64"
+        if "int16" in s16 and (s16 != ("int16", "int16") or b_type != "int64"):
+            raise self._fail(op, f"16x8 {op.name} with {s16[0]} input, {s16[1]} output "
+                             f"and {b_type} bias", "edgec needs int16 in and out, int64 bias")
+        if self.quantized and "int16" not in s16 and bias and b_type != "int32":
+            raise self._fail(op, f"bias '{bias}' is {b_type}", "int8 layers need int32 bias")
+
     def _op_FULLY_CONNECTED(self, op: OpRec):
         o = op.options
         if o["WeightsFormat"] != 0:
@@ -655,13 +667,7 @@ class _Importer:
         if int(np.prod(self.tensors[y].shape)) != rows * w_shape[0]:
             raise self._fail(op, f"output shape {list(self.tensors[y].shape)} is not "
                              f"[{rows}, {w_shape[0]}]")
-        s16 = (self.tensors[x].dtype, self.tensors[y].dtype)
-        b_type = self.tensors[bias].dtype if bias else "int64"
-        if "int16" in s16 and (s16 != ("int16", "int16") or b_type != "int64"):
-            raise self._fail(op, f"16x8 FULLY_CONNECTED with {s16[0]} input, {s16[1]} output "
-                             f"and {b_type} bias", "edgec needs int16 in and out, int64 bias")
-        if self.quantized and "int16" not in s16 and bias and b_type != "int32":
-            raise self._fail(op, f"bias '{bias}' is {b_type}", "int8 layers need int32 bias")
+        self._check_s16_weighted(op, x, y, bias)
         act_min, act_max = self._fused(op)
         self._emit(op, "fully_connected", [x, wt, bias], [y], act_min=act_min, act_max=act_max,
                    keep_num_dims=bool(o["KeepNumDims"]))

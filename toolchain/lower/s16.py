@@ -1,10 +1,11 @@
 """TFLite's 16x8 mode: int16 activations (symmetric, zero point 0), int8 weights.
 
 quantize / dequantize across int8, int16 and float32 -> quantize_s16.c; fully_connected
--> edgec_fully_connected_s16 (int64 bias and accumulator); add -> edgec_add_s16 (add.cc's
-general int16 path); mul -> edgec_mul_s16. Constants are computed as TFLite's Prepare functions do for these
-types (quantize.cc, fully_connected.cc, add.cc, mul.cc); `handles` tells lower_node to route a node
-here instead of to the int8 lowering.
+-> edgec_fully_connected_s16 and conv2d -> edgec_conv2d_s16 (int64 bias and accumulator);
+add -> edgec_add_s16 (add.cc's general int16 path); mul -> edgec_mul_s16. Constants are
+computed as TFLite's Prepare functions do for these types (quantize.cc, fully_connected.cc,
+conv.cc, add.cc, mul.cc); `handles` tells lower_node to route a node here instead of to the
+int8 lowering.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import numpy as np
 from ..ir import Graph, Node, Tensor
 from ..quant_math import (activation_range, f32, quantize_multiplier,
                           quantize_multiplier_smaller_than_one)
-from .common import ActQuant, input_name, node_error, per_channel_multipliers, weights
+from .common import (ActQuant, check_spatial, dims4, input_name, node_error, pads4, pair,
+                     per_channel_multipliers, weights)
 from .elementwise import _inplace_binary, broadcast_fields
 from .program import ConstArray, KernelCall
 
@@ -127,6 +129,21 @@ def _bias_s64(graph: Graph, node: Node, name: str, channels: int) -> np.ndarray 
     return data.reshape(-1)
 
 
+def _check_acc(node: Node, w_per_channel: np.ndarray, b: np.ndarray | None) -> None:
+    bound = np.abs(w_per_channel.astype(np.int64)).sum(axis=1) * 32768
+    if b is not None:
+        bound = bound + np.abs(b)
+    if np.any(bound >= _ACC_LIMIT):
+        raise node_error(node, f"the int64 accumulator could leave +-2^47 (worst case "
+                               f"{int(bound.max())}), where TFLite's rescale is defined")
+
+
+def _check_shift(node: Node, shift: ConstArray) -> None:
+    if int(np.max(shift.data)) > 14:
+        raise node_error(node, "requantization scale is too large for the 64-bit rescale "
+                               "(shift > 14)")
+
+
 def lower_fully_connected(graph: Graph, node: Node) -> KernelCall:
     x, xq = quant_of(graph, node, input_name(node, 0), ("int16",))
     y, yq = quant_of(graph, node, node.outputs[0], ("int16",))
@@ -142,12 +159,7 @@ def lower_fully_connected(graph: Graph, node: Node) -> KernelCall:
     if _size(y) != rows * c_out:
         raise node_error(node, f"output shape {list(y.shape)} is not [{rows}, {c_out}]")
     b = _bias_s64(graph, node, input_name(node, 2), c_out)
-    bound = np.abs(w_data.reshape(c_out, c_in).astype(np.int64)).sum(axis=1) * 32768
-    if b is not None:
-        bound = bound + np.abs(b)
-    if np.any(bound >= _ACC_LIMIT):
-        raise node_error(node, f"the int64 accumulator could leave +-2^47 (worst case "
-                               f"{int(bound.max())}), where TFLite's rescale is defined")
+    _check_acc(node, w_data.reshape(c_out, c_in), b)
     if per_channel:
         mult, shift = per_channel_multipliers(node, xq.scale, w_scales, yq.scale)
     else:  # GetQuantizedConvolutionMultipler: a float32 product of the scales
@@ -155,9 +167,7 @@ def lower_fully_connected(graph: Graph, node: Node) -> KernelCall:
                                    / yq.scale)
         mult = ConstArray("int32_t", np.full(c_out, m, np.int32))
         shift = ConstArray("int32_t", np.full(c_out, s, np.int32))
-    if int(np.max(shift.data)) > 14:
-        raise node_error(node, "requantization scale is too large for the 64-bit rescale "
-                               "(shift > 14)")
+    _check_shift(node, shift)
     act_min, act_max = activation_range(node.attrs.get("act_min"), node.attrs.get("act_max"),
                                         yq.scale, 0, *_RANGE["int16"])
     fields = {"rows": rows, "in_depth": c_in, "out_depth": c_out,
@@ -168,6 +178,41 @@ def lower_fully_connected(graph: Graph, node: Node) -> KernelCall:
     return KernelCall(node.name, node.op, "edgec_fully_connected_s16",
                       "edgec_fully_connected_s16_params", fields, inputs=[x.name],
                       outputs=[y.name], macs=rows * c_in * c_out)
+
+
+def lower_conv2d(graph: Graph, node: Node) -> KernelCall:
+    """conv.cc, 16x8 per-channel path: int16 input and output, int8 [C_OUT, KH, KW, C_IN]
+    weights, int64 bias; per-channel multipliers as the int8 conv (in double)."""
+    x, xq = quant_of(graph, node, input_name(node, 0), ("int16",))
+    y, yq = quant_of(graph, node, node.outputs[0], ("int16",))
+    in_dims, out_dims = dims4(node, x), dims4(node, y)
+    c_in, c_out = in_dims[3], out_dims[3]
+    w_data, w_scales, _ = weights(graph, node, input_name(node, 1), c_out, axis=0)
+    if w_data.ndim != 4 or w_data.shape[0] != c_out or w_data.shape[3] != c_in:
+        raise node_error(node, f"weights shape {w_data.shape} does not match [C_OUT={c_out}, "
+                               f"KH, KW, C_IN={c_in}]")
+    kh, kw = int(w_data.shape[1]), int(w_data.shape[2])
+    strides, dilations = pair(node, "strides", (1, 1)), pair(node, "dilations", (1, 1))
+    pads = pads4(node)
+    if out_dims[0] != in_dims[0]:
+        raise node_error(node, f"batch {in_dims[0]} in, {out_dims[0]} out")
+    check_spatial(node, in_dims[1:3], out_dims[1:3], (kh, kw), strides, dilations, pads)
+    b = _bias_s64(graph, node, input_name(node, 2), c_out)
+    _check_acc(node, w_data.reshape(c_out, -1), b)
+    mult, shift = per_channel_multipliers(node, xq.scale, w_scales, yq.scale)
+    _check_shift(node, shift)
+    act_min, act_max = activation_range(node.attrs.get("act_min"), node.attrs.get("act_max"),
+                                        yq.scale, 0, *_RANGE["int16"])
+    fields = {"input": in_dims, "filter": (c_out, kh, kw, c_in), "output": out_dims,
+              "stride": strides, "dilation": dilations, "padding": (pads[0], pads[1]),
+              "act_min": act_min, "act_max": act_max,
+              "weights": ConstArray("int8_t", np.ascontiguousarray(w_data, np.int8).reshape(-1)),
+              "bias": None if b is None else ConstArray("int64_t", b.astype(np.int64)),
+              "output_multiplier": mult, "output_shift": shift}
+    on, oh, ow, _ = out_dims
+    return KernelCall(node.name, node.op, "edgec_conv2d_s16", "edgec_conv2d_s16_params",
+                      fields, inputs=[x.name], outputs=[y.name],
+                      macs=on * oh * ow * c_out * kh * kw * c_in)
 
 
 def lower_add(graph: Graph, node: Node) -> KernelCall:
@@ -221,6 +266,7 @@ def lower_mul(graph: Graph, node: Node) -> KernelCall:
 
 
 LOWERINGS = {
+    "conv2d": lower_conv2d,
     "mul": lower_mul,
     "quantize": lower_quantize,
     "dequantize": lower_dequantize,
