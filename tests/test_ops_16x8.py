@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import edgec
 from edgec.codegen import emit_sources
+from edgec.codegen.c_emitter import INCLUDE_DIR, KERNELS_DIR
 from edgec.toolchain.errors import EdgecError
 from edgec.toolchain.frontend.tflite import load_tflite
 from edgec.toolchain.golden import run_program
@@ -129,7 +130,7 @@ def _host(graph: Graph, program, inputs: list[np.ndarray], root: Path) -> np.nda
     build = subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src),
                             *map(str, sorted(src.glob("*.c"))),
                             str(TESTS_DIR / "host_main.c"), "-o", str(exe)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     assert build.returncode == 0, build.stderr
     (root / "in.bin").write_bytes(np.ascontiguousarray(inputs[0]).tobytes())
     subprocess.run([str(exe), str(root / "in.bin"), str(root / "out.bin")], check=True,
@@ -194,14 +195,14 @@ def test_quantize_golden_litert_host(case, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 FC_CASES = {
-    "per_channel": dict(rows=1, c_in=24, c_out=10, s_in=0.001, s_out=0.02),
-    "per_channel_rows": dict(rows=3, c_in=17, c_out=6, s_in=0.0007, s_out=0.009, seed=1),
-    "per_tensor": dict(rows=2, c_in=32, c_out=8, s_in=0.002, s_out=0.05, per_channel=False),
-    "no_bias": dict(rows=1, c_in=40, c_out=5, s_in=0.001, s_out=0.03, bias=False, seed=2),
-    "relu": dict(rows=2, c_in=16, c_out=12, s_in=0.001, s_out=0.01, act=RELU, seed=3),
-    "relu6": dict(rows=1, c_in=20, c_out=9, s_in=0.0005, s_out=0.0004, act=RELU6, seed=4),
-    "relu_n1_to_1": dict(rows=1, c_in=8, c_out=16, s_in=0.00001, s_out=0.0001, act=RELU_N1,
-                         seed=5),
+    "per_channel": {"rows": 1, "c_in": 24, "c_out": 10, "s_in": 0.001, "s_out": 0.02},
+    "per_channel_rows": {"rows": 3, "c_in": 17, "c_out": 6, "s_in": 0.0007, "s_out": 0.009, "seed": 1},
+    "per_tensor": {"rows": 2, "c_in": 32, "c_out": 8, "s_in": 0.002, "s_out": 0.05, "per_channel": False},
+    "no_bias": {"rows": 1, "c_in": 40, "c_out": 5, "s_in": 0.001, "s_out": 0.03, "bias": False, "seed": 2},
+    "relu": {"rows": 2, "c_in": 16, "c_out": 12, "s_in": 0.001, "s_out": 0.01, "act": RELU, "seed": 3},
+    "relu6": {"rows": 1, "c_in": 20, "c_out": 9, "s_in": 0.0005, "s_out": 0.0004, "act": RELU6, "seed": 4},
+    "relu_n1_to_1": {"rows": 1, "c_in": 8, "c_out": 16, "s_in": 0.00001, "s_out": 0.0001, "act": RELU_N1,
+                         "seed": 5},
 }
 
 
@@ -469,15 +470,15 @@ def conv_graph(in_shape, c_out: int, k, strides=(1, 1), dilations=(1, 1), same=F
 
 
 CONV_CASES = {
-    "3x3_valid": dict(in_shape=(1, 6, 6, 3), c_out=4, k=(3, 3)),
-    "3x3_same_stride2": dict(in_shape=(1, 7, 6, 2), c_out=5, k=(3, 3), strides=(2, 2),
-                             same=True, seed=1),
-    "1x1_per_tensor": dict(in_shape=(1, 4, 4, 8), c_out=6, k=(1, 1), per_channel=False,
-                           s_out=0.05, seed=2),
-    "dilated_relu": dict(in_shape=(1, 7, 7, 2), c_out=3, k=(3, 3), dilations=(2, 2),
-                         act=RELU, s_out=0.01, seed=3),
-    "5x3_same_relu6": dict(in_shape=(2, 5, 5, 2), c_out=3, k=(5, 3), same=True, act=RELU6,
-                           s_in=0.0001, s_out=0.0003, seed=4),
+    "3x3_valid": {"in_shape": (1, 6, 6, 3), "c_out": 4, "k": (3, 3)},
+    "3x3_same_stride2": {"in_shape": (1, 7, 6, 2), "c_out": 5, "k": (3, 3), "strides": (2, 2),
+                             "same": True, "seed": 1},
+    "1x1_per_tensor": {"in_shape": (1, 4, 4, 8), "c_out": 6, "k": (1, 1), "per_channel": False,
+                           "s_out": 0.05, "seed": 2},
+    "dilated_relu": {"in_shape": (1, 7, 7, 2), "c_out": 3, "k": (3, 3), "dilations": (2, 2),
+                         "act": RELU, "s_out": 0.01, "seed": 3},
+    "5x3_same_relu6": {"in_shape": (2, 5, 5, 2), "c_out": 3, "k": (5, 3), "same": True, "act": RELU6,
+                           "s_in": 0.0001, "s_out": 0.0003, "seed": 4},
 }
 
 
@@ -502,3 +503,18 @@ def test_conv2d_ties_round_half_up():
     acc = samples.astype(np.int64) @ w.data.reshape(3, 4).T.astype(np.int64) + b.data
     ties = (acc % 8 == 4) & (acc < 0)
     assert ties.any() and np.array_equal(golden[ties], (acc[ties] + 4) >> 3)
+
+
+S16_SOURCES = ("quantize_s16.c", "fully_connected_s16.c", "conv2d_s16.c", "add_s16.c",
+               "mul_s16.c", "quantize_f32.c", "dequantize_f32.c")
+
+
+@pytest.mark.parametrize("cpu", [["-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
+                                 ["-mcpu=cortex-m0", "-mfloat-abi=soft"]], ids=["m7", "m0"])
+def test_s16_kernels_compile_clean_for_cortex_m(cpu, tmp_path):
+    r = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                        "-pedantic", "-mthumb", *cpu, "-O2", "-I", str(INCLUDE_DIR),
+                        "-I", str(KERNELS_DIR), "-c", *(str(KERNELS_DIR / n) for n in S16_SOURCES)],
+                       cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert len(list(tmp_path.glob("*.o"))) == len(S16_SOURCES)

@@ -712,7 +712,7 @@ class _Importer:
         if any(self.t[i].dtype != "int16" or self.t[i].data is not None for i in names):
             raise self._fail(op, f"an int16 {op.name} needs two int16 activations and an "
                              f"int16 output", "a constant or mixed-type operand is not "
-                             f"supported")
+                             "supported")
         return True
 
     def _op_ADD(self, op: OpRec):

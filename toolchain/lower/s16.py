@@ -12,10 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Tensor
-from ..quant_math import (activation_range, f32, quantize_multiplier,
-                          quantize_multiplier_smaller_than_one)
-from .common import (ActQuant, check_spatial, dims4, input_name, node_error, pads4, pair,
-                     per_channel_multipliers, weights)
+from ..quant_math import (
+    activation_range,
+    f32,
+    quantize_multiplier,
+    quantize_multiplier_smaller_than_one,
+)
+from .common import (
+    ActQuant,
+    check_spatial,
+    dims4,
+    input_name,
+    node_error,
+    pads4,
+    pair,
+    per_channel_multipliers,
+    weights,
+)
 from .elementwise import _inplace_binary, broadcast_fields
 from .program import ConstArray, KernelCall
 
