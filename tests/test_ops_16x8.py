@@ -505,8 +505,9 @@ def test_conv2d_ties_round_half_up():
     assert ties.any() and np.array_equal(golden[ties], (acc[ties] + 4) >> 3)
 
 
-S16_SOURCES = ("quantize_s16.c", "fully_connected_s16.c", "conv2d_s16.c", "add_s16.c",
-               "mul_s16.c", "quantize_f32.c", "dequantize_f32.c")
+S16_SOURCES = ("quantize_s16.c", "fully_connected_s16.c", "conv2d_s16.c",
+               "batch_matmul_s16.c", "add_s16.c", "mul_s16.c", "quantize_f32.c",
+               "dequantize_f32.c")
 
 
 @pytest.mark.parametrize("cpu", [["-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
@@ -518,3 +519,45 @@ def test_s16_kernels_compile_clean_for_cortex_m(cpu, tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert len(list(tmp_path.glob("*.o"))) == len(S16_SOURCES)
+
+
+# ---------------------------------------------------------------------------------------
+# BATCH_MATMUL int16
+# ---------------------------------------------------------------------------------------
+
+def bmm_graph(shape_a, shape_b, out_shape, adj_x=False, adj_y=False, s_a=0.001, s_b=0.002,
+              s_y=0.05) -> Graph:
+    a, b = _act("a", shape_a, "int16", s_a), _act("b", shape_b, "int16", s_b)
+    y = _act("y", out_shape, "int16", s_y)
+    node = Node("bmm", "batch_matmul", ["a", "b"], ["y"], {"adj_x": adj_x, "adj_y": adj_y})
+    return _graph([a, b, y], [node], ["a", "b"], ["y"])
+
+
+BMM_CASES = {
+    "plain": {"shape_a": (1, 3, 8), "shape_b": (1, 8, 5), "out_shape": (1, 3, 5)},
+    "adj_y_heads": {"shape_a": (2, 4, 6), "shape_b": (2, 5, 6), "out_shape": (2, 4, 5),
+                        "adj_y": True, "s_y": 0.08},
+    "adj_x": {"shape_a": (1, 7, 3), "shape_b": (1, 7, 4), "out_shape": (1, 3, 4), "adj_x": True},
+    "broadcast_batch": {"shape_a": (2, 1, 3, 4), "shape_b": (1, 3, 4, 2),
+                            "out_shape": (2, 3, 3, 2), "s_y": 0.03},
+}
+
+
+@pytest.mark.parametrize("case", BMM_CASES, ids=list(BMM_CASES))
+def test_batch_matmul_golden_litert(case):
+    _check(bmm_graph(**BMM_CASES[case]), None, seed=19)
+
+
+def test_batch_matmul_host_c_equals_golden(tmp_path):
+    """x @ requantize(x)^T (attention scores' shape), one input for the host harness."""
+    x, q = _act("x", (2, 4, 6), "int16", 0.001), _act("q", (2, 4, 6), "int16", 0.0017)
+    y = _act("y", (2, 4, 4), "int16", 0.06)
+    graph = _graph([x, q, y], [Node("rq", "quantize", ["x"], ["q"]),
+                               Node("bmm", "batch_matmul", ["x", "q"], ["y"],
+                                    {"adj_x": False, "adj_y": True})], ["x"], ["y"])
+    inputs = [_samples(x, np.random.default_rng(8))]
+    program = lower(graph)
+    assert program.calls[-1].kernel == "edgec_batch_matmul_s16"
+    golden = _golden(graph, program, inputs)
+    assert len(np.unique(golden)) > 3
+    assert np.array_equal(_host(graph, program, inputs, tmp_path), golden.reshape(SAMPLES, -1))

@@ -1,5 +1,6 @@
 """Golden NumPy kernels of TFLite's 16x8 mode (int16 activations, int8 weights):
-quantize_s16.c, fully_connected_s16.c, conv2d_s16.c, add_s16.c and mul_s16.c.
+quantize_s16.c, fully_connected_s16.c, conv2d_s16.c, batch_matmul_s16.c, add_s16.c and
+mul_s16.c.
 
 Registered in toolchain/golden.py's KERNELS. Same contract as there: computed from the
 KernelCall fields only, with the C kernels' integer arithmetic (int64 arrays holding their
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import quant_math as qm
+from .golden_transformer import _operand
 from .lower.program import ConstArray, FieldValue
 
 Fields = dict[str, FieldValue]
@@ -120,6 +122,18 @@ def conv2d_s16(f: Fields, x: np.ndarray) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16).reshape(-1)
 
 
+def batch_matmul_s16(f: Fields, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """batch_matmul.cc on int16: an int64 accumulator, mbqm_i64, the int16 clamp."""
+    rows, cols, depth = int(f["rows"]), int(f["cols"]), int(f["depth"])
+    a = _operand(lhs, f["batch"], f["lhs_batch_stride"], rows, depth,
+                 int(f["lhs_row_stride"]), int(f["lhs_depth_stride"]))
+    b = _operand(rhs, f["batch"], f["rhs_batch_stride"], depth, cols,
+                 int(f["rhs_depth_stride"]), int(f["rhs_col_stride"]))
+    acc = a @ b  # int64, exact
+    out = mbqm_i64(acc, int(f["output_multiplier"]), int(f["output_shift"]))
+    return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16).reshape(-1)
+
+
 def add_s16(f: Fields, a: np.ndarray, b: np.ndarray, broadcast) -> np.ndarray:
     """add.cc's general int16 path: golden add_s8's arithmetic with left_shift 15 and the
     int16 clamp (|x| <= 32768 << 15 = 2^30: no overflow)."""
@@ -154,6 +168,7 @@ def kernels(broadcast_inputs) -> dict:
         "edgec_dequantize_s16_f32": dequantize_s16_f32,
         "edgec_fully_connected_s16": fully_connected_s16,
         "edgec_conv2d_s16": conv2d_s16,
+        "edgec_batch_matmul_s16": batch_matmul_s16,
         "edgec_add_s16": lambda f, a, b: add_s16(f, a, b, broadcast_inputs),
         "edgec_mul_s16": lambda f, a, b: mul_s16(f, a, b, broadcast_inputs),
     }

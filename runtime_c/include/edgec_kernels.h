@@ -925,6 +925,13 @@ edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *i
                               int16_t *out);
 
 /**
+ * BATCH_MATMUL int16 x int16 -> int16 with edgec_batch_matmul_params (offsets 0, depth
+ * <= 2^17): an int64 accumulator rescaled as edgec_conv2d_s16, the int16 clamp.
+ */
+edgec_status edgec_batch_matmul_s16(const edgec_batch_matmul_params *p, const int16_t *lhs,
+                                    const int16_t *rhs, int16_t *out);
+
+/**
  * int16 ADD with edgec_add_params (add.cc's general int16 path): left_shift 15, offsets 0,
  * the int16 clamp; broadcasting and in-place use as edgec_add_s8.
  */

@@ -61,8 +61,8 @@ OP_MAP = {
 }
 SUPPORTED = ", ".join(sorted(OP_MAP))
 # Ops that may read or write int16 activations (16x8 models); RESHAPE/SQUEEZE are views.
-S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D", "ADD", "MUL", "RESHAPE",
-           "SQUEEZE")
+S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL", "ADD",
+           "MUL", "RESHAPE", "SQUEEZE")
 IO_MODES = ("model", "int8")
 _QUANTIZE_PAIRS = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
                    ("int8", "int16"), ("int16", "int8"), ("int16", "int16")}
@@ -698,6 +698,7 @@ class _Importer:
         o = op.options
         if o["AsymmetricQuantizeInputs"] and not self.quantized:
             raise self._fail(op, "hybrid (asymmetric_quantize_inputs) BATCH_MATMUL")
+        self._s16_binary(op)
         self._emit(op, "batch_matmul", [self._input(op, 0, "lhs"), self._input(op, 1, "rhs")],
                    [self._output(op)], adj_x=bool(o["AdjX"]), adj_y=bool(o["AdjY"]))
 
@@ -705,7 +706,8 @@ class _Importer:
         self._unary(op, "gelu", approximate=bool(op.options["Approximate"]))
 
     def _s16_binary(self, op: OpRec) -> bool:
-        """True for an int16 ADD / MUL, checked: two int16 activations in, int16 out."""
+        """True for an int16 ADD / MUL / BATCH_MATMUL, checked: two int16 activations in,
+        int16 out."""
         names = [op.inputs[0], op.inputs[1], op.outputs[0]]
         if not any(self.t[i].dtype == "int16" for i in names):
             return False

@@ -2,6 +2,7 @@
 
 quantize / dequantize across int8, int16 and float32 -> quantize_s16.c; fully_connected
 -> edgec_fully_connected_s16 and conv2d -> edgec_conv2d_s16 (int64 bias and accumulator);
+batch_matmul -> edgec_batch_matmul_s16 (int64 accumulator);
 add -> edgec_add_s16 (add.cc's general int16 path); mul -> edgec_mul_s16. Constants are
 computed as TFLite's Prepare functions do for these types (quantize.cc, fully_connected.cc,
 conv.cc, add.cc, mul.cc); `handles` tells lower_node to route a node here instead of to the
@@ -18,6 +19,7 @@ from ..quant_math import (
     quantize_multiplier,
     quantize_multiplier_smaller_than_one,
 )
+from .batch_matmul import layout_fields
 from .common import (
     ActQuant,
     check_spatial,
@@ -228,6 +230,31 @@ def lower_conv2d(graph: Graph, node: Node) -> KernelCall:
                       macs=on * oh * ow * c_out * kh * kw * c_in)
 
 
+MAX_DEPTH_S16 = 1 << 17  # depth products of at most 2^30: |acc| < 2^47
+
+
+def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
+    """batch_matmul.cc on int16 (zero points 0): the int8 lowering's multiplier
+    (GetQuantizedConvolutionMultipler) and strides, an int64 accumulator."""
+    a, aq = quant_of(graph, node, input_name(node, 0), ("int16",))
+    b, bq = quant_of(graph, node, input_name(node, 1), ("int16",))
+    y, yq = quant_of(graph, node, node.outputs[0], ("int16",))
+    layout, macs = layout_fields(node, a, b, y)
+    if layout["depth"] > MAX_DEPTH_S16:
+        raise node_error(node, f"depth {layout['depth']} could overflow the 47-bit "
+                               f"accumulator of the 64-bit rescale (at most {MAX_DEPTH_S16})")
+    real = float(np.float32(aq.scale) * np.float32(bq.scale)) / yq.scale
+    mult, shift = quantize_multiplier(real)
+    if shift > 14:
+        raise node_error(node, f"scale ratio s_a * s_b / s_out = {real:g} is too large for "
+                               "the 64-bit rescale (shift > 14)")
+    fields = {**layout, "lhs_offset": 0, "rhs_offset": 0, "output_offset": 0,
+              "output_multiplier": mult, "output_shift": shift,
+              "act_min": _RANGE["int16"][0], "act_max": _RANGE["int16"][1]}
+    return KernelCall(node.name, node.op, "edgec_batch_matmul_s16", "edgec_batch_matmul_params",
+                      fields, inputs=[a.name, b.name], outputs=[y.name], macs=macs)
+
+
 def lower_add(graph: Graph, node: Node) -> KernelCall:
     """add.cc Prepare, general int16 path (pot_scale_int16 false, as the converter writes
     it): left shift 15, both inputs rescaled to 2 max(s1, s2) / 2^15."""
@@ -279,6 +306,7 @@ def lower_mul(graph: Graph, node: Node) -> KernelCall:
 
 
 LOWERINGS = {
+    "batch_matmul": lower_batch_matmul,
     "conv2d": lower_conv2d,
     "mul": lower_mul,
     "quantize": lower_quantize,

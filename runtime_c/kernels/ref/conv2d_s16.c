@@ -9,17 +9,9 @@
  */
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_fixedpoint_s64.h"
 
 #include <stddef.h>
-
-/* |x| < 2^47 (the lowering bounds the accumulator), 0 <= m < 2^31, shift in [-31, 14]. */
-static inline int32_t mbqm_s64(int64_t x, int32_t m, int32_t shift)
-{
-    const int64_t reduced = m < 0x7FFF0000 ? (((int64_t)m + (1 << 15)) >> 16) : 0x7FFF;
-    const int total = 15 - (int)shift;
-    const int64_t result = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
-    return (int32_t)(uint32_t)(uint64_t)result; /* TFLite's static_cast<int32_t> */
-}
 
 edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *in,
                               int16_t *out)
@@ -77,7 +69,8 @@ edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *i
                     if (p->bias != NULL) {
                         acc += p->bias[out_c];
                     }
-                    scaled = mbqm_s64(acc, p->output_multiplier[out_c], p->output_shift[out_c]);
+                    scaled = edgec_mbqm_s64(acc, p->output_multiplier[out_c],
+                                            p->output_shift[out_c]);
                     scaled = edgec_max_i32(scaled, p->act_min);
                     scaled = edgec_min_i32(scaled, p->act_max);
                     out_pixel[out_c] = (int16_t)scaled;
