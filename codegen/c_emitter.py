@@ -69,6 +69,7 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_mul_s16": "mul_s16.c",
     "edgec_conv2d_s16": "conv2d_s16.c",
     "edgec_batch_matmul_s16": "batch_matmul_s16.c",
+    "edgec_softmax_s16": "softmax_s16.c",
     "edgec_strided_slice_s8": "strided_slice_s8.c",
     "edgec_add_const_s8": "add_s8.c",
     "edgec_mul_const_s8": "mul_s8.c",

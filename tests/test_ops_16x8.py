@@ -506,8 +506,8 @@ def test_conv2d_ties_round_half_up():
 
 
 S16_SOURCES = ("quantize_s16.c", "fully_connected_s16.c", "conv2d_s16.c",
-               "batch_matmul_s16.c", "add_s16.c", "mul_s16.c", "quantize_f32.c",
-               "dequantize_f32.c")
+               "batch_matmul_s16.c", "softmax_s16.c", "add_s16.c", "mul_s16.c",
+               "quantize_f32.c", "dequantize_f32.c")
 
 
 @pytest.mark.parametrize("cpu", [["-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
@@ -561,3 +561,66 @@ def test_batch_matmul_host_c_equals_golden(tmp_path):
     golden = _golden(graph, program, inputs)
     assert len(np.unique(golden)) > 3
     assert np.array_equal(_host(graph, program, inputs, tmp_path), golden.reshape(SAMPLES, -1))
+
+
+# ---------------------------------------------------------------------------------------
+# SOFTMAX int16 -> int16
+# ---------------------------------------------------------------------------------------
+
+def softmax_graph(shape, s_in: float, beta: float = 1.0) -> Graph:
+    x, y = _act("x", shape, "int16", s_in), _act("y", shape, "int16", 1.0 / 32768)
+    return _graph([x, y], [Node("softmax", "softmax", ["x"], ["y"], {"beta": beta})],
+                  ["x"], ["y"])
+
+
+SOFTMAX_CASES = {
+    "range_10": {"shape": (1, 10), "s_in": 10.0 / 32768},
+    "rows": {"shape": (4, 7), "s_in": 0.0004},
+    "wide_beta": {"shape": (2, 3, 33), "s_in": 0.0007, "beta": 0.7},
+    "sharp": {"shape": (1, 16), "s_in": 0.002, "beta": 1.3},
+}
+
+
+@pytest.mark.parametrize("case", SOFTMAX_CASES, ids=list(SOFTMAX_CASES))
+def test_softmax_golden_litert_host(case, tmp_path):
+    _check(softmax_graph(**SOFTMAX_CASES[case]), tmp_path, seed=23)
+
+
+def attention_like_graph() -> Graph:
+    """int8 x -> QUANTIZE int16 -> CONV_2D 3x3 SAME -> c; BATCH_MATMUL(c, c^T) -> SOFTMAX
+    -> MUL(., c) -> QUANTIZE int8 y: every other 16x8 kernel in one network."""
+    g = conv_graph((1, 4, 4, 2), 4, (3, 3), same=True, s_in=0.00008, s_out=0.0005, seed=8)
+    t = dict(g.tensors)
+    t["x"] = _act("x", (1, 4, 4, 2), "int8", 0.05, 4)
+    t["x16"] = _act("x16", (1, 4, 4, 2), "int16", 0.00008)
+    del t["y"]  # the conv's output is c here
+    t["c"] = _act("c", (1, 4, 4, 4), "int16", 0.0005)
+    for name, dtype, scale, zp in (("s", "int16", 0.0003, 0), ("p", "int16", 1 / 32768, 0),
+                                   ("m", "int16", 0.0002, 0), ("y", "int8", 0.05, -3)):
+        t[name] = _act(name, (1, 4, 4, 4), dtype, scale, zp)
+    conv = g.nodes[0]
+    conv.inputs[0], conv.outputs[0] = "x16", "c"
+    nodes = [Node("quantize_in", "quantize", ["x"], ["x16"]), conv,
+             Node("scores", "batch_matmul", ["c", "c"], ["s"], {"adj_x": False, "adj_y": True}),
+             Node("softmax", "softmax", ["s"], ["p"], {"beta": 1.0}),
+             Node("mul", "mul", ["p", "c"], ["m"], {"act_min": None, "act_max": None}),
+             Node("quantize_out", "quantize", ["m"], ["y"])]
+    return _graph(list(t.values()), nodes, ["x"], ["y"])
+
+
+def test_attention_like_16x8_network_golden_litert(tmp_path):
+    _check(attention_like_graph(), tmp_path)
+
+
+def test_attention_like_16x8_network_runs_on_qemu_exactly(tmp_path):
+    path = tmp_path / "attn16x8.tflite"
+    path.write_bytes(to_tflite(attention_like_graph()))
+    out = tmp_path / "net"
+    assert edgec("compile", path, "-o", out) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["check"]["samples"] > 0 and rep["check"]["mismatches"] == 0
+    assert rep["check"]["litert"]["samples"] > 0 and rep["check"]["litert"]["mismatches"] == 0
+    source = (out / "src" / "edgec_model.c").read_text()
+    for kernel in ("edgec_conv2d_s16", "edgec_batch_matmul_s16", "edgec_softmax_s16",
+                   "edgec_mul_s16"):
+        assert kernel in source

@@ -134,6 +134,34 @@ def batch_matmul_s16(f: Fields, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.clip(out, int(f["act_min"]), int(f["act_max"])).astype(np.int16).reshape(-1)
 
 
+def lut_lookup(value: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """lut_lookup_with_interpolation (int16): 512 intervals, linear in between, rounded."""
+    v = value.astype(np.int64)
+    index = 256 + (v >> 7)
+    base = lut[index].astype(np.int64)
+    slope = ((lut[index + 1].astype(np.int64) - base + 32768) & 0xFFFF) - 32768  # int16
+    return (base + ((slope * (v & 0x7F) + 64) >> 7)).astype(np.int64)
+
+
+def softmax_s16(f: Fields, x: np.ndarray) -> np.ndarray:
+    """reference_ops::SoftmaxInt16: exp of the rescaled differences to the row maximum from
+    a table, their sum's reciprocal from another, products rounded to Q0.15."""
+    rows, depth = int(f["rows"]), int(f["depth"])
+    exp_lut, recip_lut = _arr(f["exp_lut"]), _arr(f["one_over_one_plus_x_lut"])
+    v = x.reshape(rows, depth).astype(np.int64)
+    diff = v - v.max(axis=1, keepdims=True)
+    scaled = qm.mbqm(diff, int(f["input_multiplier"]), int(f["input_left_shift"]))
+    e = lut_lookup(np.clip(scaled + 32767, -32768, 32767), exp_lut)
+    total = e.sum(axis=1, keepdims=True)  # >= exp(0) in Q0.15: positive
+    headroom_plus_one = 32 - np.array([[int(t).bit_length()] for t in total[:, 0]],
+                                      np.int64)  # CountLeadingZeros(uint32)
+    shifted = ((total << (headroom_plus_one - 1)) + (1 << 13)) >> 14
+    recip = lut_lookup(np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), recip_lut)
+    right = 31 - headroom_plus_one
+    out = (e * recip + (np.int64(1) << (right - 1))) >> right
+    return np.clip(out, 0, 32767).astype(np.int16).reshape(-1)
+
+
 def add_s16(f: Fields, a: np.ndarray, b: np.ndarray, broadcast) -> np.ndarray:
     """add.cc's general int16 path: golden add_s8's arithmetic with left_shift 15 and the
     int16 clamp (|x| <= 32768 << 15 = 2^30: no overflow)."""
@@ -169,6 +197,7 @@ def kernels(broadcast_inputs) -> dict:
         "edgec_fully_connected_s16": fully_connected_s16,
         "edgec_conv2d_s16": conv2d_s16,
         "edgec_batch_matmul_s16": batch_matmul_s16,
+        "edgec_softmax_s16": softmax_s16,
         "edgec_add_s16": lambda f, a, b: add_s16(f, a, b, broadcast_inputs),
         "edgec_mul_s16": lambda f, a, b: mul_s16(f, a, b, broadcast_inputs),
     }

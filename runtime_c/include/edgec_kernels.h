@@ -931,6 +931,23 @@ edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *i
 edgec_status edgec_batch_matmul_s16(const edgec_batch_matmul_params *p, const int16_t *lhs,
                                     const int16_t *rhs, int16_t *out);
 
+/** Parameters of edgec_softmax_s16 (reference_ops::SoftmaxInt16). */
+typedef struct {
+    int32_t rows;               /**< product of all but the last dimension */
+    int32_t depth;              /**< the last dimension (softmax axis), <= 65536 */
+    int32_t input_multiplier;   /**< s_in * beta / (10 / 65535), Q31 */
+    int32_t input_left_shift;   /**< <= 14 */
+    const int16_t *exp_lut;     /**< [513] exp on [-10, 0], Q0.15 (TFLite's gen_lut) */
+    const int16_t *one_over_one_plus_x_lut; /**< [513] 1 / (1 + x) on [0, 1], Q0.15 */
+} edgec_softmax_s16_params;
+
+/**
+ * Softmax over the last axis of int16 input (zero point 0) into Q0.15 int16 output (scale
+ * 1/32768, zero point 0). Out must not overlap in: the exps are cached in the output row.
+ */
+edgec_status edgec_softmax_s16(const edgec_softmax_s16_params *p, const int16_t *in,
+                               int16_t *out);
+
 /**
  * int16 ADD with edgec_add_params (add.cc's general int16 path): left_shift 15, offsets 0,
  * the int16 clamp; broadcasting and in-place use as edgec_add_s8.

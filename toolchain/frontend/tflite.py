@@ -62,7 +62,7 @@ OP_MAP = {
 SUPPORTED = ", ".join(sorted(OP_MAP))
 # Ops that may read or write int16 activations (16x8 models); RESHAPE/SQUEEZE are views.
 S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL", "ADD",
-           "MUL", "RESHAPE", "SQUEEZE")
+           "MUL", "SOFTMAX", "RESHAPE", "SQUEEZE")
 IO_MODES = ("model", "int8")
 _QUANTIZE_PAIRS = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
                    ("int8", "int16"), ("int16", "int8"), ("int16", "int16")}
@@ -759,6 +759,10 @@ class _Importer:
                    act_min=-1.0, act_max=1.0)
 
     def _op_SOFTMAX(self, op: OpRec):
+        types = [self.t[i].dtype for i in (op.inputs[0], op.outputs[0])]
+        if "int16" in types and types != ["int16", "int16"]:
+            raise self._fail(op, f"SOFTMAX {types[0]} -> {types[1]} is not supported",
+                             "a 16x8 softmax is int16 -> int16")
         self._emit(op, "softmax", [self._input(op, 0, "input")], [self._output(op)],
                    beta=float(op.options["Beta"]))
 

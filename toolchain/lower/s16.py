@@ -2,13 +2,15 @@
 
 quantize / dequantize across int8, int16 and float32 -> quantize_s16.c; fully_connected
 -> edgec_fully_connected_s16 and conv2d -> edgec_conv2d_s16 (int64 bias and accumulator);
-batch_matmul -> edgec_batch_matmul_s16 (int64 accumulator);
+batch_matmul -> edgec_batch_matmul_s16 (int64 accumulator); softmax -> edgec_softmax_s16;
 add -> edgec_add_s16 (add.cc's general int16 path); mul -> edgec_mul_s16. Constants are
 computed as TFLite's Prepare functions do for these types (quantize.cc, fully_connected.cc,
 conv.cc, add.cc, mul.cc); `handles` tells lower_node to route a node here instead of to the
 int8 lowering.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -305,7 +307,61 @@ def lower_mul(graph: Graph, node: Node) -> KernelCall:
                       inplace=_inplace_binary(a, b, y))
 
 
+def gen_lut(func, input_min: float, input_max: float, output_min: float = -1.0,
+            output_max: float = 1.0) -> np.ndarray:
+    """TFLite's gen_lut<double, int16_t, int16_t> (kernels/internal/common.h): 512 samples
+    of func over [input_min, input_max) in Q0.15, each biased by half the interpolation error
+    at its interval's midpoint, and a 513th for the last slope; all in double."""
+    steps = 512
+    step = (input_max - input_min) / steps
+    half_step = step / 2
+    inv = 65536.0 / (output_max - output_min)
+
+    def rnd(v: float) -> float:  # TfLiteRound: half away from zero
+        return math.copysign(math.floor(abs(v) + 0.5), v)
+
+    lut = np.empty(steps + 1, np.int16)
+    for i in range(steps):
+        val = func(input_min + i * step)
+        val_mid = func(input_min + i * step + half_step)
+        val_next = func(input_min + (i + 1) * step)
+        sample = rnd(val * inv)
+        interp = rnd((val_next * inv + rnd(val * inv)) / 2)
+        bias = rnd((interp - rnd(val_mid * inv)) / 2)
+        lut[i] = int(min(max(sample - bias, -32768.0), 32767.0))
+    lut[steps] = int(min(max(rnd(func(input_max) * inv), -32768.0), 32767.0))
+    return lut
+
+
+SOFTMAX_OUTPUT_SCALE = 1.0 / 32768  # activations.cc: the int16 output is Q0.15
+
+
+def lower_softmax(graph: Graph, node: Node) -> KernelCall:
+    """activations.cc SoftmaxPrepare for int16: input differences scaled so that [-65535, 0]
+    is [-10, 0], exp and 1/(1 + x) from 513-entry tables (gen_lut)."""
+    x, xq = quant_of(graph, node, input_name(node, 0), ("int16",))
+    y, yq = quant_of(graph, node, node.outputs[0], ("int16",))
+    _same_size(node, x, y)
+    if abs(yq.scale - SOFTMAX_OUTPUT_SCALE) > 0.001 * SOFTMAX_OUTPUT_SCALE:
+        raise node_error(node, f"int16 softmax output scale {yq.scale:g} is not 1/32768, the "
+                               "scale of the kernel's Q0.15 result")
+    beta = float(node.attrs.get("beta", 1.0))
+    mult, shift = quantize_multiplier(f32(xq.scale) * f32(beta) / (10.0 / 65535.0))
+    if shift > 14:
+        raise node_error(node, f"beta * input scale {beta * xq.scale:g} is too large for the "
+                               "int16 softmax (65535 << shift must fit int32)")
+    depth = int(x.shape[-1]) if x.shape else 1
+    fields = {"rows": _size(x) // depth, "depth": depth, "input_multiplier": mult,
+              "input_left_shift": shift,
+              "exp_lut": ConstArray("int16_t", gen_lut(math.exp, -10.0, 0.0)),
+              "one_over_one_plus_x_lut": ConstArray(
+                  "int16_t", gen_lut(lambda v: 1.0 / (1.0 + v), 0.0, 1.0))}
+    return KernelCall(node.name, node.op, "edgec_softmax_s16", "edgec_softmax_s16_params",
+                      fields, inputs=[x.name], outputs=[y.name])
+
+
 LOWERINGS = {
+    "softmax": lower_softmax,
     "batch_matmul": lower_batch_matmul,
     "conv2d": lower_conv2d,
     "mul": lower_mul,
