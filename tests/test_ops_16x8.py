@@ -624,3 +624,23 @@ def test_attention_like_16x8_network_runs_on_qemu_exactly(tmp_path):
     for kernel in ("edgec_conv2d_s16", "edgec_batch_matmul_s16", "edgec_softmax_s16",
                    "edgec_mul_s16"):
         assert kernel in source
+
+
+def test_int16_io_model_compiles_checks_and_runs(tmp_path):
+    """A 16x8 model with int16 I/O (inference_input_type int16): the check feeds int16 codes
+    over the whole range, and `edgec run` takes and gives int16 arrays."""
+    graph = fc_graph(rows=1, c_in=24, c_out=10, s_in=0.001, s_out=0.02)
+    path = tmp_path / "fc16.tflite"
+    path.write_bytes(to_tflite(graph))
+    out = tmp_path / "net"
+    assert edgec("compile", path, "-o", out) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["check"]["samples"] > 0 and rep["check"]["mismatches"] == 0
+    assert rep["check"]["litert"]["samples"] > 0 and rep["check"]["litert"]["mismatches"] == 0
+    x = np.random.default_rng(1).integers(-32768, 32768, size=(3, 24)).astype(np.int16)
+    np.save(tmp_path / "x.npy", x)
+    assert edgec("run", out, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy") == 0
+    y = np.load(tmp_path / "y.npy")
+    program = lower(graph)
+    want = np.stack([run_program(program, {"x": s[None]})["y"].reshape(-1) for s in x])
+    assert y.dtype == np.int16 and np.array_equal(y.reshape(3, -1), want)
