@@ -60,6 +60,17 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_transpose_s8": "transpose_s8.c",
     "edgec_concat_s8": "concat_s8.c",
     "edgec_resize_nearest_s8": "resize_nearest_s8.c",
+    "edgec_requantize_s8_s16": "quantize_s16.c",
+    "edgec_requantize_s16_s8": "quantize_s16.c",
+    "edgec_requantize_s16_s16": "quantize_s16.c",
+    "edgec_quantize_f32_s16": "quantize_f32.c",
+    "edgec_dequantize_s16_f32": "dequantize_f32.c",
+    "edgec_fully_connected_s16": "fully_connected_s16.c",
+    "edgec_add_s16": "add_s16.c",
+    "edgec_mul_s16": "mul_s16.c",
+    "edgec_conv2d_s16": "conv2d_s16.c",
+    "edgec_batch_matmul_s16": "batch_matmul_s16.c",
+    "edgec_softmax_s16": "softmax_s16.c",
     "edgec_strided_slice_s8": "strided_slice_s8.c",
     "edgec_add_const_s8": "add_s8.c",
     "edgec_mul_const_s8": "mul_s8.c",
@@ -92,7 +103,7 @@ KERNEL_HEADERS: dict[str, str] = {
 }
 
 META_KEYS = ("model", "model_sha256", "target", "command")
-VALUES_PER_LINE = {"int8_t": 16, "int16_t": 16, "int32_t": 8}
+VALUES_PER_LINE = {"int8_t": 16, "int16_t": 16, "int32_t": 8, "int64_t": 6}
 _INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 
 
@@ -133,8 +144,19 @@ def c_comment(text: str) -> str:
     return str(text).replace("*/", "* /").replace("/*", "/ *").replace("\n", " ")
 
 
+def c_int64(v: int) -> str:
+    """An int64_t table entry (16x8 bias): a long long literal beyond int32."""
+    v = int(v)
+    if -(1 << 31) < v < (1 << 31):
+        return str(v)
+    if not -(1 << 63) < v < (1 << 63):
+        raise EdgecError(f"value {v} does not fit a 64-bit C integer")
+    return f"{v}LL" if v > 0 else f"(-{-v - 1}LL - 1)"
+
+
 def array_lines(data: np.ndarray, per_line: int) -> list[str]:
-    values = [c_int(v) for v in np.asarray(data).reshape(-1).tolist()]
+    fmt = c_int64 if np.asarray(data).dtype == np.int64 else c_int
+    values = [fmt(v) for v in np.asarray(data).reshape(-1).tolist()]
     width = max((len(v) for v in values), default=1)
     lines = []
     for i in range(0, len(values), per_line):
@@ -158,7 +180,7 @@ class _IO:
     size: int  # elements
     nbytes: int
     offset: int
-    ctype: str  # "int8_t", or "float" for a model with float I/O (quantize/dequantize inside)
+    ctype: str  # "int8_t" ("int16_t" in a 16x8 model), or "float" for float I/O
     scale_literal: str  # "" for float I/O
     zero_point: str
     layout_doc: str
@@ -189,9 +211,9 @@ def _io_context(program: Program, plan: Plan, name: str, role: str, index: int =
                 ident: str = "") -> _IO:
     graph = program.graph
     t = graph.tensors[name]
-    if not ((t.dtype == "int8" and t.quant is not None) or t.dtype == "float32"):
-        raise EdgecError(f"model {role} '{name}' must be an int8 quantized or a float32 tensor, "
-                         f"got {t.dtype}")
+    if not ((t.dtype in ("int8", "int16") and t.quant is not None) or t.dtype == "float32"):
+        raise EdgecError(f"model {role} '{name}' must be an int8 (or 16x8 int16) quantized "
+                         f"or a float32 tensor, got {t.dtype}")
     if name not in plan.offsets:
         raise EdgecError(f"the memory plan has no offset for model {role} '{name}'")
     shape = tuple(int(d) for d in t.shape)
@@ -208,12 +230,12 @@ def _io_context(program: Program, plan: Plan, name: str, role: str, index: int =
     src_layout = graph.io_layout.get(name, "")
     if src_layout and src_layout != "NHWC" and len(shape) == 4:
         layout += f" (the source model's {src_layout} tensor, transposed to NHWC)"
-    quantized = t.dtype == "int8"
+    quantized = t.dtype in ("int8", "int16")
     prefix = "in" if role == "input" else "out"
     return _IO(role=role.capitalize(), index=index, macro=f"EDGEC_{role.upper()}_{ident}",
                param=f"{prefix}_{ident.lower()}", name=c_comment(name),
                shape=shape, size=int(np.prod(shape, dtype=np.int64)), nbytes=t.nbytes,
-               offset=int(plan.offsets[name]), ctype="int8_t" if quantized else "float",
+               offset=int(plan.offsets[name]), ctype=f"{t.dtype}_t" if quantized else "float",
                scale_literal=c_float(float(np.asarray(t.quant.scale).reshape(-1)[0]))
                if quantized else "",
                zero_point=c_macro_int(int(np.asarray(t.quant.zero_point).reshape(-1)[0]))
@@ -265,7 +287,7 @@ def _layer_context(index: int, call_index: int, call: KernelCall, program: Progr
                              f"(layer {index}, node '{call.name}')")
         if graph.tensors[name].dtype == "float32":  # the float I/O kernels take float *
             return f"(float *)(void *)(edgec_arena + {int(plan.offsets[name])})"
-        if graph.tensors[name].dtype in ("int32", "int16"):  # accumulators, probabilities
+        if graph.tensors[name].dtype in ("int32", "int16"):  # accumulators; int16 tensors
             ctype = graph.tensors[name].dtype + "_t"
             return f"({ctype} *)(void *)(edgec_arena + {int(plan.offsets[name])})"
         return f"edgec_arena + {int(plan.offsets[name])}"

@@ -1145,6 +1145,8 @@ def to_tflite(graph: Graph) -> bytes | None:
             code, opt = BO.ADD, tfl.AddOptionsT()
             op.builtinOptionsType = OP.AddOptions
             opt.fusedActivationFunction = act
+            # as the converter writes 16x8 ADDs: the general int16 path, not the POT one
+            opt.potScaleInt16 = bool(a.get("pot_scale_int16", False))
         elif node.op in ("max_pool2d", "avg_pool2d"):
             pad = _tflite_padding(node, graph, tuple(a["kernel"]))
             if pad is None or act is None:

@@ -593,9 +593,11 @@ def test_missing_options_take_schema_defaults(tmp_path):
     assert g.nodes[0].attrs == {"act_min": None, "act_max": None, "keep_num_dims": False}
 
 
-@pytest.mark.parametrize("dtype,words", [("int16", "int16"), ("uint8", "uint8")])
-def test_unsupported_activation_dtypes(tmp_path, dtype, words):
-    path = write(tmp_path, f"{dtype}.tflite", _fc_model(dtype))
+@pytest.mark.parametrize("dtype,op,words", [("int16", "LOGISTIC", "no 16x8 LOGISTIC"),
+                                             ("uint8", "FULLY_CONNECTED", "uint8")])
+def test_unsupported_activation_dtypes(tmp_path, dtype, op, words):
+    """int16 (16x8) is imported for the ops with 16x8 kernels only (test_ops_16x8.py)."""
+    path = write(tmp_path, f"{dtype}.tflite", _fc_model(dtype, op=op))
     with pytest.raises(EdgecError) as e:
         load_tflite(path)
     msg = str(e.value)

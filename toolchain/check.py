@@ -50,19 +50,24 @@ def is_float(spec: dict) -> bool:
     return spec["dtype"] == "float32"
 
 
+# The little-endian layout of each I/O dtype in the emulator's byte rows.
+_WIRE = {"float32": "<f4", "int16": "<i2"}
+
+
 def to_bytes(x: np.ndarray) -> np.ndarray:
-    """(N, ...) model inputs (int8, or float32 for float I/O) -> (N, bytes) int8 rows, what
-    the emulator sends to the firmware."""
+    """(N, ...) model inputs (int8, int16 in a 16x8 model, or float32 for float I/O) ->
+    (N, bytes) int8 rows, what the emulator sends to the firmware."""
     x = np.ascontiguousarray(x)
-    if x.dtype == np.float32:
-        x = np.ascontiguousarray(x, "<f4").view(np.int8)
+    if x.dtype.name in _WIRE:
+        x = np.ascontiguousarray(x, _WIRE[x.dtype.name]).view(np.int8)
     return x.reshape(len(x), -1)
 
 
 def from_bytes(raw: np.ndarray, spec: dict) -> np.ndarray:
     """Emulator output rows (N, bytes) int8 -> (N, elements) of the spec's dtype."""
     raw = np.ascontiguousarray(raw, dtype=np.int8)
-    return raw.view("<f4").astype(np.float32) if is_float(spec) else raw
+    wire = _WIRE.get(spec["dtype"])
+    return raw.view(wire).astype(spec["dtype"]) if wire else raw
 
 
 def to_model_layout(x: np.ndarray, spec: dict) -> np.ndarray:
@@ -79,8 +84,10 @@ def to_source_layout(y: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def quantize_input(x: np.ndarray, spec: dict) -> np.ndarray:
+    """Real values -> the input's integer dtype (int8, or int16 in a 16x8 model)."""
+    info = np.iinfo(spec["dtype"] if spec["dtype"] == "int16" else "int8")
     q = np.round(x / spec["scale"]) + spec["zero_point"]
-    return np.clip(q, -128, 127).astype(np.int8)
+    return np.clip(q, info.min, info.max).astype(info.dtype)
 
 
 def dequantize(q: np.ndarray, spec: dict) -> np.ndarray:
@@ -118,12 +125,14 @@ def _test_batch(spec: dict, samples: np.ndarray | None, k: int,
             return noise
         real = to_model_layout(np.asarray(samples[:k], np.float32), spec)
         return np.concatenate([real.reshape(-1, *shape[1:]), noise])
+    if spec["dtype"] == "int16":  # a 16x8 model's int16 input: every int16 code range
+        noise = rng.integers(-32768, 32768, size=noise.shape, dtype=np.int64).astype(np.int16)
     if samples is None:
         return noise
     real = to_model_layout(samples[:k], spec)
     if np.issubdtype(real.dtype, np.floating):
         real = quantize_input(real, spec)
-    return np.concatenate([real.astype(np.int8).reshape(-1, *shape[1:]), noise])
+    return np.concatenate([real.astype(noise.dtype).reshape(-1, *shape[1:]), noise])
 
 
 def pack_inputs(batches: list[np.ndarray]) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import golden_s16 as _golden_s16
 from . import golden_transformer as _golden_transformer
 from . import quant_math as qm
 from .errors import EdgecError
@@ -416,6 +417,8 @@ KERNELS: dict[str, KernelFn] = {
 # Transformer ops (toolchain/golden_transformer.py)
 KERNELS.update(_golden_transformer.kernels(add_s8, mul_s8))
 KERNELS.update(_golden_transformer.fused_kernels(KERNELS))
+# 16x8 ops (toolchain/golden_s16.py)
+KERNELS.update(_golden_s16.kernels(_broadcast_inputs))
 
 
 def _via_reference(reference: str, to_reference) -> KernelFn:
@@ -428,9 +431,10 @@ KERNELS.update({name: _via_reference(ref, fn) for name, (ref, fn) in REFERENCE_O
 
 
 def run_call(call: KernelCall, *inputs: np.ndarray) -> np.ndarray:
-    """One kernel call on flat inputs (int8; int16 probabilities; float32 for a float graph
-    input; int32 accumulators); returns the flat output (int8, int16 from a softmax with int16
-    output, float32 from a dequantize, int32 accumulators). A view returns its input's bytes."""
+    """One kernel call on flat inputs (int8; int16 in 16x8 models and attention
+    probabilities; float32 for a float graph input; int32 accumulators); returns the flat
+    output (int8, int16, float32 from a dequantize, int32 accumulators). A view returns its
+    input's bytes."""
     if call.view:
         return np.asarray(inputs[0]).reshape(-1)
     fn = KERNELS.get(call.kernel)

@@ -50,10 +50,10 @@ def batch_input(x: np.ndarray, spec: dict) -> tuple[np.ndarray, bool]:
         return check.to_model_layout(batch, spec).astype(np.float32), True
     if np.issubdtype(batch.dtype, np.floating):
         return check.quantize_input(check.to_model_layout(batch, spec), spec), True
-    if batch.dtype == np.int8:
+    if batch.dtype == np.dtype(spec["dtype"]):
         return check.to_model_layout(batch, spec), False
     raise EdgecError(f"input '{spec['name']}' dtype {batch.dtype} not accepted: give float32 "
-                     f"(quantized with the model's input scale) or int8")
+                     f"(quantized with the model's input scale) or {spec['dtype']}")
 
 
 def named_inputs(x: np.ndarray | dict[str, np.ndarray], specs: list[dict],

@@ -869,6 +869,121 @@ typedef struct {
 edgec_status edgec_mlp_s8(const edgec_mlp_params *p, const int8_t *in, int8_t *out,
                           int8_t *scratch);
 
+/* ------------------------------------------------------------------------------------ */
+/* 16x8 mode: int16 activations (symmetric, zero point 0), int8 weights, int64 bias       */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * TFLite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 models. Same
+ * conventions as above with int16 in place of int8 activations; the clamps act_min/act_max
+ * are in the output type's units. int16 activation pointers are 2-byte aligned.
+ */
+
+/**
+ * QUANTIZE int8 -> int16, int16 -> int8, int16 -> int16 (reference_ops::Requantize), with
+ * edgec_requantize_params: out = clamp(output_offset + MBQM(in + input_offset, multiplier,
+ * shift), act_min, act_max), the clamp the output type's range. In-place use is not allowed.
+ */
+edgec_status edgec_requantize_s8_s16(const edgec_requantize_params *p, const int8_t *in,
+                                     int16_t *out);
+edgec_status edgec_requantize_s16_s8(const edgec_requantize_params *p, const int16_t *in,
+                                     int8_t *out);
+edgec_status edgec_requantize_s16_s16(const edgec_requantize_params *p, const int16_t *in,
+                                      int16_t *out);
+
+/** QUANTIZE float32 -> int16: edgec_quantize_f32_s8 with the clamp [-32768, 32767]. */
+edgec_status edgec_quantize_f32_s16(const edgec_quantize_f32_params *p, const float *in,
+                                    int16_t *out);
+
+/** DEQUANTIZE int16 -> float32: out = (float)(in - zero_point) * scale (exact operands,
+ * one rounding, as LiteRT's double product rounded to float). */
+edgec_status edgec_dequantize_s16_f32(const edgec_dequantize_f32_params *p, const int16_t *in,
+                                      float *out);
+
+/** Parameters of edgec_fully_connected_s16 (16x8 FULLY_CONNECTED). */
+typedef struct {
+    int32_t rows;               /**< batch rows: the input is viewed as [rows, in_depth] */
+    int32_t in_depth;           /**< C_IN */
+    int32_t out_depth;          /**< C_OUT */
+    int32_t act_min;            /**< int16 units */
+    int32_t act_max;
+    const int8_t *weights;      /**< [C_OUT, C_IN], zero point 0 */
+    const int64_t *bias;        /**< [C_OUT] or NULL, scale s_in * s_w[c] */
+    const int32_t *output_multiplier; /**< [C_OUT], Q31 significands >= 0 */
+    const int32_t *output_shift;      /**< [C_OUT], in [-31, 14] */
+} edgec_fully_connected_s16_params;
+
+/**
+ * out[r][c] = clamp(round_half_away(acc * multiplier[c] * 2^(shift[c] - 31))) with
+ * acc = bias[c] + sum_d w[c][d] * in[r][d] in int64 (|acc| < 2^47, checked by the
+ * lowering), the product exact: what LiteRT's BUILTIN_REF 16x8 FULLY_CONNECTED computes.
+ */
+edgec_status edgec_fully_connected_s16(const edgec_fully_connected_s16_params *p,
+                                       const int16_t *in, int16_t *out);
+
+/** Parameters of edgec_conv2d_s16 (16x8 CONV_2D). */
+typedef struct {
+    edgec_dims input;           /**< [N, H, W, C_IN] */
+    edgec_dims filter;          /**< [C_OUT, KH, KW, C_IN] (n = C_OUT, c = C_IN) */
+    edgec_dims output;          /**< [N, OH, OW, C_OUT] */
+    edgec_hw stride;            /**< >= 1 */
+    edgec_hw dilation;          /**< >= 1 */
+    edgec_hw padding;           /**< top (h) and left (w) padding in input pixels, >= 0 */
+    int32_t act_min;            /**< int16 units */
+    int32_t act_max;
+    const int8_t *weights;      /**< [C_OUT, KH, KW, C_IN], zero point 0 */
+    const int64_t *bias;        /**< [C_OUT] or NULL */
+    const int32_t *output_multiplier; /**< [C_OUT], Q31 significands >= 0 */
+    const int32_t *output_shift;      /**< [C_OUT], in [-31, 14] */
+} edgec_conv2d_s16_params;
+
+/**
+ * reference_integer_ops::ConvPerChannel on int16: int64 accumulator (|acc| < 2^47, checked
+ * by the lowering), rescaled by TFLite's 64-bit MultiplyByQuantizedMultiplier (multiplier
+ * rounded to 16 bits, one half-up rounding), clamped.
+ */
+edgec_status edgec_conv2d_s16(const edgec_conv2d_s16_params *p, const int16_t *in,
+                              int16_t *out);
+
+/**
+ * BATCH_MATMUL int16 x int16 -> int16 with edgec_batch_matmul_params (offsets 0, depth
+ * <= 2^17): an int64 accumulator rescaled as edgec_conv2d_s16, the int16 clamp.
+ */
+edgec_status edgec_batch_matmul_s16(const edgec_batch_matmul_params *p, const int16_t *lhs,
+                                    const int16_t *rhs, int16_t *out);
+
+/** Parameters of edgec_softmax_s16 (reference_ops::SoftmaxInt16). */
+typedef struct {
+    int32_t rows;               /**< product of all but the last dimension */
+    int32_t depth;              /**< the last dimension (softmax axis), <= 65536 */
+    int32_t input_multiplier;   /**< s_in * beta / (10 / 65535), Q31 */
+    int32_t input_left_shift;   /**< <= 14 */
+    const int16_t *exp_lut;     /**< [513] exp on [-10, 0], Q0.15 (TFLite's gen_lut) */
+    const int16_t *one_over_one_plus_x_lut; /**< [513] 1 / (1 + x) on [0, 1], Q0.15 */
+} edgec_softmax_s16_params;
+
+/**
+ * Softmax over the last axis of int16 input (zero point 0) into Q0.15 int16 output (scale
+ * 1/32768, zero point 0). Out must not overlap in: the exps are cached in the output row.
+ */
+edgec_status edgec_softmax_s16(const edgec_softmax_s16_params *p, const int16_t *in,
+                               int16_t *out);
+
+/**
+ * int16 ADD with edgec_add_params (add.cc's general int16 path): left_shift 15, offsets 0,
+ * the int16 clamp; broadcasting and in-place use as edgec_add_s8.
+ */
+edgec_status edgec_add_s16(const edgec_add_params *p, const int16_t *a, const int16_t *b,
+                           int16_t *out);
+
+/**
+ * int16 MUL with edgec_mul_params (mul.cc on int16): offsets 0, output_shift <= 0,
+ * out = clamp(MBQM(a * b, output_multiplier, output_shift)); broadcasting and in place as
+ * edgec_mul_s8.
+ */
+edgec_status edgec_mul_s16(const edgec_mul_params *p, const int16_t *a, const int16_t *b,
+                           int16_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,8 @@ An int8 model keeps its quantization exactly (scales are float32 in the file, wi
 float64 here without rounding), so the pipeline skips PTQ (`graph.meta["quantized"]`).
 A float model becomes a float IR for edgec's own PTQ; a *hybrid* (dynamic-range) model, with
 int8 weights dequantized at run time, becomes a float IR with the weights dequantized here.
+A 16x8 model (int16 activations, int8 weights, int64 bias) is imported as it is, for the ops
+with a 16x8 lowering (S16_OPS, toolchain/lower/s16.py); others reading int16 are rejected.
 """
 from __future__ import annotations
 
@@ -58,7 +60,12 @@ OP_MAP = {
     "DEQUANTIZE": "dequantize",
 }
 SUPPORTED = ", ".join(sorted(OP_MAP))
+# Ops that may read or write int16 activations (16x8 models); RESHAPE/SQUEEZE are views.
+S16_OPS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL", "ADD",
+           "MUL", "SOFTMAX", "RESHAPE", "SQUEEZE")
 IO_MODES = ("model", "int8")
+_QUANTIZE_PAIRS = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
+                   ("int8", "int16"), ("int16", "int8"), ("int16", "int16")}
 
 # TensorType enum (schema.fbs) -> numpy dtype (little-endian, as stored in buffers).
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
@@ -81,7 +88,7 @@ _OPTION_FIELDS = {
                                "FusedActivationFunction", "DilationWFactor", "DilationHFactor"),
     "FullyConnectedOptions": ("FusedActivationFunction", "WeightsFormat", "KeepNumDims",
                               "AsymmetricQuantizeInputs"),
-    "AddOptions": ("FusedActivationFunction",),
+    "AddOptions": ("FusedActivationFunction", "PotScaleInt16"),
     "MulOptions": ("FusedActivationFunction",),
     "LeakyReluOptions": ("Alpha",),
     "Pool2DOptions": ("Padding", "StrideW", "StrideH", "FilterWidth", "FilterHeight",
@@ -399,7 +406,8 @@ class _Importer:
                                  f"main one (subgraph 0) is imported")
 
     def _model_kind(self) -> bool:
-        """True for an int8 model, False for float; errors for int16/uint8/mixed models."""
+        """True for an int8 or 16x8 model, False for float; errors for uint8/mixed models
+        and for int16 activations of an op without a 16x8 kernel."""
         kinds = set()
         for op in self.m.ops:
             if op.name in ("QUANTIZE", "DEQUANTIZE"):
@@ -410,24 +418,26 @@ class _Importer:
                 t = self.t[i]
                 where = (f"'{self.source}': tensor '{self.names[i]}' (operator #{op.index}, "
                          f"{op.name})")
-                if t.dtype == "int16":
-                    raise EdgecError(f"{where} is int16: 16x8 quantized models are not "
-                                     f"supported; convert with int8 activations")
+                if t.dtype == "int16" and op.name not in S16_OPS:
+                    raise EdgecError(f"{where} is int16: edgec has no 16x8 {op.name}; 16x8 "
+                                     f"models may use {', '.join(S16_OPS)}, or convert with "
+                                     f"int8 activations")
                 if t.dtype == "uint8":
                     raise EdgecError(f"{where} is uint8: legacy uint8 quantization is not "
                                      f"supported; re-convert with full-integer int8 "
                                      f"quantization (inference_type int8)")
-                if t.dtype not in ("int8", "float32"):
-                    raise EdgecError(f"{where} is {t.dtype}; edgec imports int8 or float32 "
-                                     f"models")
-                kinds.add(t.dtype)
+                if t.dtype not in ("int8", "int16", "float32"):
+                    raise EdgecError(f"{where} is {t.dtype}; edgec imports int8, 16x8 or "
+                                     f"float32 models")
+                kinds.add("int8" if t.dtype == "int16" else t.dtype)
         if kinds == {"int8", "float32"}:
             raise EdgecError(f"'{self.source}': the model mixes float32 and int8 layers; "
                              f"edgec imports fully int8 or fully float32 models")
         if "int8" in kinds:
             return True
         if not kinds:  # only QUANTIZE/DEQUANTIZE: judge by their int8 side
-            return any(self.t[i].dtype == "int8" for op in self.m.ops for i in op.outputs)
+            return any(self.t[i].dtype in ("int8", "int16") for op in self.m.ops
+                       for i in op.outputs)
         return False
 
     # -- tensors
@@ -459,18 +469,20 @@ class _Importer:
         t, name = self.t[i], self.names[i]
         if name in self.tensors:
             return name
-        if t.dtype not in ("int8", "float32"):
-            kind = ("int16 activations (16x8 quantization)" if t.dtype == "int16" else
-                    "uint8 (legacy) quantization" if t.dtype == "uint8" else t.dtype)
+        if t.dtype not in ("int8", "int16", "float32"):
+            kind = "uint8 (legacy) quantization" if t.dtype == "uint8" else t.dtype
             raise EdgecError(f"'{self.source}': {where} '{name}' is {t.dtype}: {kind} is not "
                              f"supported; edgec imports int8 or float32 models")
-        if t.dtype == "int8" and t.scale is None:
-            raise EdgecError(f"'{self.source}': int8 {where} '{name}' has no quantization "
-                             f"parameters")
+        if t.dtype in ("int8", "int16") and t.scale is None:
+            raise EdgecError(f"'{self.source}': {t.dtype} {where} '{name}' has no "
+                             f"quantization parameters")
+        if t.dtype == "int16" and np.any(t.zero_point != 0):
+            raise EdgecError(f"'{self.source}': int16 {where} '{name}' has zero point "
+                             f"{int(t.zero_point[0])}; 16x8 activations are symmetric (0)")
         if any(d <= 0 for d in t.shape):
             raise EdgecError(f"'{self.source}': {where} '{name}' has shape {list(t.shape)}; "
                              f"edgec needs static positive dimensions")
-        quant = self._quant(t, per_channel_ok=False) if t.dtype == "int8" else None
+        quant = self._quant(t, per_channel_ok=False) if t.dtype != "float32" else None
         self.tensors[name] = Tensor(name, t.shape, t.dtype, quant=quant)
         return name
 
@@ -526,7 +538,7 @@ class _Importer:
             return name
         if t.dtype == "int8" and t.scale is None:
             raise self._fail(op, f"int8 {role} '{name}' has no quantization parameters")
-        if t.dtype not in ("int8", "int32"):
+        if t.dtype not in ("int8", "int32") and not (t.dtype == "int64" and role == "bias"):
             raise self._fail(op, f"{role} '{name}' is {t.dtype}",
                              "int8 models need int8 weights and int32 bias")
         self.tensors[name] = Tensor(name, t.shape, t.dtype, data=t.data,
@@ -598,6 +610,7 @@ class _Importer:
         strides = self._pair(op, "StrideH", "StrideW", "strides")
         dilations = self._pair(op, "DilationHFactor", "DilationWFactor", "dilations")
         pads = self._window(op, x, y, w_shape[1:3], strides, dilations)
+        self._check_s16_weighted(op, x, y, bias)
         act_min, act_max = self._fused(op)
         self._emit(op, "conv2d", [x, wt, bias], [y], strides=strides, dilations=dilations,
                    pads=pads, act_min=act_min, act_max=act_max)
@@ -626,6 +639,16 @@ class _Importer:
                    dilations=dilations, pads=pads, depth_multiplier=multiplier,
                    act_min=act_min, act_max=act_max)
 
+    def _check_s16_weighted(self, op: OpRec, x: str, y: str, bias: str) -> None:
+        """16x8 FC / conv: int16 in and out with an int64 bias; int8 ones an int32 bias."""
+        s16 = (self.tensors[x].dtype, self.tensors[y].dtype)
+        b_type = self.tensors[bias].dtype if bias else "int64"
+        if "int16" in s16 and (s16 != ("int16", "int16") or b_type != "int64"):
+            raise self._fail(op, f"16x8 {op.name} with {s16[0]} input, {s16[1]} output "
+                             f"and {b_type} bias", "edgec needs int16 in and out, int64 bias")
+        if self.quantized and "int16" not in s16 and bias and b_type != "int32":
+            raise self._fail(op, f"bias '{bias}' is {b_type}", "int8 layers need int32 bias")
+
     def _op_FULLY_CONNECTED(self, op: OpRec):
         o = op.options
         if o["WeightsFormat"] != 0:
@@ -644,6 +667,7 @@ class _Importer:
         if int(np.prod(self.tensors[y].shape)) != rows * w_shape[0]:
             raise self._fail(op, f"output shape {list(self.tensors[y].shape)} is not "
                              f"[{rows}, {w_shape[0]}]")
+        self._check_s16_weighted(op, x, y, bias)
         act_min, act_max = self._fused(op)
         self._emit(op, "fully_connected", [x, wt, bias], [y], act_min=act_min, act_max=act_max,
                    keep_num_dims=bool(o["KeepNumDims"]))
@@ -674,16 +698,38 @@ class _Importer:
         o = op.options
         if o["AsymmetricQuantizeInputs"] and not self.quantized:
             raise self._fail(op, "hybrid (asymmetric_quantize_inputs) BATCH_MATMUL")
+        self._s16_binary(op)
         self._emit(op, "batch_matmul", [self._input(op, 0, "lhs"), self._input(op, 1, "rhs")],
                    [self._output(op)], adj_x=bool(o["AdjX"]), adj_y=bool(o["AdjY"]))
 
     def _op_GELU(self, op: OpRec):
         self._unary(op, "gelu", approximate=bool(op.options["Approximate"]))
 
+    def _s16_binary(self, op: OpRec) -> bool:
+        """True for an int16 ADD / MUL / BATCH_MATMUL, checked: two int16 activations in,
+        int16 out."""
+        names = [op.inputs[0], op.inputs[1], op.outputs[0]]
+        if not any(self.t[i].dtype == "int16" for i in names):
+            return False
+        if any(self.t[i].dtype != "int16" or self.t[i].data is not None for i in names):
+            raise self._fail(op, f"an int16 {op.name} needs two int16 activations and an "
+                             f"int16 output", "a constant or mixed-type operand is not "
+                             "supported")
+        return True
+
     def _op_ADD(self, op: OpRec):
+        names = [op.inputs[0], op.inputs[1], op.outputs[0]]
+        if self._s16_binary(op):
+            pot = [t.scale is not None and float(np.log2(np.float32(t.scale[0]))).is_integer()
+                   for t in (self.t[i] for i in names)]
+            if op.options["PotScaleInt16"] and all(pot):
+                raise self._fail(op, "pot_scale_int16 with power-of-two scales selects TFLite's "
+                                 "LSTM-only int16 ADD", "convert with the 16x8 converter, "
+                                 "which writes pot_scale_int16 = false")
         self._binary(op, "add")
 
     def _op_MUL(self, op: OpRec):
+        self._s16_binary(op)
         self._binary(op, "mul")
 
     def _unary(self, op: OpRec, ir_op: str, **attrs):
@@ -713,6 +759,10 @@ class _Importer:
                    act_min=-1.0, act_max=1.0)
 
     def _op_SOFTMAX(self, op: OpRec):
+        types = [self.t[i].dtype for i in (op.inputs[0], op.outputs[0])]
+        if "int16" in types and types != ["int16", "int16"]:
+            raise self._fail(op, f"SOFTMAX {types[0]} -> {types[1]} is not supported",
+                             "a 16x8 softmax is int16 -> int16")
         self._emit(op, "softmax", [self._input(op, 0, "input")], [self._output(op)],
                    beta=float(op.options["Beta"]))
 
@@ -866,10 +916,11 @@ class _Importer:
     def _op_QUANTIZE(self, op: OpRec):
         x = self._input(op, 0, "input")
         y = self._output(op)
-        if self.tensors[y].dtype != "int8" or self.tensors[x].dtype not in ("float32", "int8"):
-            raise self._fail(op, f"QUANTIZE {self.tensors[x].dtype} -> "
-                             f"{self.tensors[y].dtype} is not supported",
-                             "only float32 or int8 -> int8 is")
+        pair = (self.tensors[x].dtype, self.tensors[y].dtype)
+        if pair not in _QUANTIZE_PAIRS:
+            raise self._fail(op, f"QUANTIZE {pair[0]} -> {pair[1]} is not supported",
+                             "only float32 -> int8/int16, int8 <-> int16 and int8 -> int8, "
+                             "int16 -> int16 are")
         self._emit(op, "quantize", [x], [y])
 
     def _op_DEQUANTIZE(self, op: OpRec):
@@ -886,10 +937,10 @@ class _Importer:
             return
         x = self._input(op, 0, "input")
         y = self._output(op)
-        if self.tensors[x].dtype != "int8" or self.tensors[y].dtype != "float32":
+        if self.tensors[x].dtype not in ("int8", "int16") or self.tensors[y].dtype != "float32":
             raise self._fail(op, f"DEQUANTIZE {self.tensors[x].dtype} -> "
                              f"{self.tensors[y].dtype} is not supported",
-                             "only int8 -> float32 is")
+                             "only int8/int16 -> float32 is")
         self._emit(op, "dequantize", [x], [y])
 
 
@@ -908,6 +959,9 @@ def _int8_io(graph: Graph, source: str) -> Graph:
         if len(users) != 1 or users[0].op != "quantize" or name in g.outputs:
             raise EdgecError(f"'{source}': float input '{name}' does not feed a single "
                              f"QUANTIZE, so io='int8' cannot drop it; use io='model'")
+        if g.tensors[users[0].outputs[0]].dtype != "int8":
+            raise EdgecError(f"'{source}': float input '{name}' is quantized to int16 (a 16x8 "
+                             f"model), so io='int8' cannot drop its QUANTIZE; use io='model'")
         drop.add(id(users[0]))
         g.inputs[k] = users[0].outputs[0]
     for k, name in enumerate(g.outputs):
@@ -917,6 +971,9 @@ def _int8_io(graph: Graph, source: str) -> Graph:
         if prod is None or prod.op != "dequantize":
             raise EdgecError(f"'{source}': float output '{name}' does not come from a "
                              f"DEQUANTIZE, so io='int8' cannot drop it; use io='model'")
+        if g.tensors[prod.inputs[0]].dtype != "int8":
+            raise EdgecError(f"'{source}': float output '{name}' is dequantized from int16 (a "
+                             f"16x8 model), so io='int8' cannot drop it; use io='model'")
         drop.add(id(prod))
         g.outputs[k] = prod.inputs[0]
     removed = {t for n in g.nodes if id(n) in drop for t in n.inputs + n.outputs}

@@ -14,7 +14,7 @@ from ..ir import Graph, Node
 from ..ops import supported_list
 from ..quant_math import ScaleError
 from . import activations, conv, data_movement, elementwise, fully_connected, pooling, softmax
-from . import batch_matmul, constant, gelu, layer_norm
+from . import batch_matmul, constant, gelu, layer_norm, s16
 from .program import ConstArray, KernelCall, Program
 
 LowerFn = Callable[[Graph, Node], KernelCall]
@@ -38,7 +38,7 @@ LOWERINGS: dict[str, LowerFn] = {
 def lower_node(graph: Graph, node: Node) -> KernelCall:
     if node.op == "reshape":
         return _view(graph, node)
-    fn = LOWERINGS.get(node.op)
+    fn = s16.LOWERINGS[node.op] if s16.handles(graph, node) else LOWERINGS.get(node.op)
     if fn is None:
         raise UnsupportedOpError(f"node '{node.name}': op '{node.op}' is not supported by the "
                                  f"int8 lowering (supported: {supported_list()})")

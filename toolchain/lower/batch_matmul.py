@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, Tensor
 from ..quant_math import activation_range, quantize_multiplier
 from .common import activation, input_name, node_error
 from .program import KernelCall
@@ -57,6 +57,36 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
     a, aq = activation(graph, node, input_name(node, 0), "int16" if probs else "int8")
     b, bq = activation(graph, node, input_name(node, 1))
     y, yq = activation(graph, node, node.outputs[0])
+    layout, macs = layout_fields(node, a, b, y)
+    max_depth = MAX_DEPTH_PROBS if probs else MAX_DEPTH
+    if layout["depth"] > max_depth:
+        raise node_error(node, f"depth {layout['depth']} could overflow the int32 accumulator "
+                               f"(at most {max_depth})")
+    # GetQuantizedConvolutionMultipler: `input->params.scale * filter->params.scale` is a
+    # float32 product, widened to double for the division by the output scale.
+    real = float(np.float32(aq.scale) * np.float32(bq.scale)) / yq.scale
+    mult, shift = quantize_multiplier(real)
+    if shift > 30:
+        raise node_error(node, f"scale ratio s_a * s_b / s_out = {real:g} is too large")
+    act_min, act_max = activation_range(None, None, yq.scale, yq.zero_point)
+    fields = {
+        **layout,
+        "lhs_offset": -aq.zero_point,
+        "rhs_offset": -bq.zero_point,
+        "output_offset": yq.zero_point,
+        "output_multiplier": mult,
+        "output_shift": shift,
+        "act_min": act_min,
+        "act_max": act_max,
+    }
+    kernel = "edgec_batch_matmul_s16_s8" if probs else "edgec_batch_matmul_s8"
+    return KernelCall(node.name, node.op, kernel, "edgec_batch_matmul_params",
+                      fields, inputs=[a.name, b.name], outputs=[y.name], macs=macs)
+
+
+def layout_fields(node: Node, a: Tensor, b: Tensor, y: Tensor) -> tuple[dict, int]:
+    """The shape and stride fields of a batch matmul's params (any operand type), and its
+    multiply-accumulates."""
     adj_x, adj_y = bool(node.attrs.get("adj_x")), bool(node.attrs.get("adj_y"))
     sa, sb = tuple(int(d) for d in a.shape), tuple(int(d) for d in b.shape)
     if not (2 <= len(sa) <= 5 and 2 <= len(sb) <= 5):
@@ -67,10 +97,6 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
     if depth != depth_b:
         raise node_error(node, f"cannot multiply {list(sa)} (adj_x={adj_x}) by {list(sb)} "
                                f"(adj_y={adj_y}): depths {depth} and {depth_b} differ")
-    max_depth = MAX_DEPTH_PROBS if probs else MAX_DEPTH
-    if depth > max_depth:
-        raise node_error(node, f"depth {depth} could overflow the int32 accumulator "
-                               f"(at most {max_depth})")
     try:
         out_batch = tuple(int(d) for d in np.broadcast_shapes(sa[:-2], sb[:-2]))
     except ValueError:
@@ -90,13 +116,6 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
     batch = (1,) * pad + tuple(out_batch[k] for k in kept)
     a_batch = (0,) * pad + tuple(a_strides[k] for k in kept)
     b_batch = (0,) * pad + tuple(b_strides[k] for k in kept)
-    # GetQuantizedConvolutionMultipler: `input->params.scale * filter->params.scale` is a
-    # float32 product, widened to double for the division by the output scale.
-    real = float(np.float32(aq.scale) * np.float32(bq.scale)) / yq.scale
-    mult, shift = quantize_multiplier(real)
-    if shift > 30:
-        raise node_error(node, f"scale ratio s_a * s_b / s_out = {real:g} is too large")
-    act_min, act_max = activation_range(None, None, yq.scale, yq.zero_point)
     fields = {
         "batch": batch,
         "lhs_batch_stride": a_batch,
@@ -108,18 +127,8 @@ def lower_batch_matmul(graph: Graph, node: Node) -> KernelCall:
         "lhs_depth_stride": rows if adj_x else 1,
         "rhs_depth_stride": 1 if adj_y else cols,
         "rhs_col_stride": depth if adj_y else 1,
-        "lhs_offset": -aq.zero_point,
-        "rhs_offset": -bq.zero_point,
-        "output_offset": yq.zero_point,
-        "output_multiplier": mult,
-        "output_shift": shift,
-        "act_min": act_min,
-        "act_max": act_max,
     }
-    macs = int(np.prod(out_batch, dtype=np.int64)) * rows * cols * depth
-    kernel = "edgec_batch_matmul_s16_s8" if probs else "edgec_batch_matmul_s8"
-    return KernelCall(node.name, node.op, kernel, "edgec_batch_matmul_params",
-                      fields, inputs=[a.name, b.name], outputs=[y.name], macs=macs)
+    return fields, int(np.prod(out_batch, dtype=np.int64)) * rows * cols * depth
 
 
 LOWERINGS = {"batch_matmul": lower_batch_matmul}

@@ -25,3 +25,18 @@ edgec_status edgec_dequantize_s8_f32(const edgec_dequantize_f32_params *p, const
     }
     return EDGEC_OK;
 }
+
+/* int16 -> float32 (16x8 models' float output). */
+edgec_status edgec_dequantize_s16_f32(const edgec_dequantize_f32_params *p, const int16_t *in,
+                                      float *out)
+{
+    int32_t i;
+
+    if (p == NULL || in == NULL || out == NULL || p->size < 0) {
+        return EDGEC_ERR_ARG;
+    }
+    for (i = 0; i < p->size; ++i) {
+        out[i] = (float)((int32_t)in[i] - p->zero_point) * p->scale;
+    }
+    return EDGEC_OK;
+}

@@ -51,3 +51,22 @@ edgec_status edgec_quantize_f32_s8(const edgec_quantize_f32_params *p, const flo
     }
     return EDGEC_OK;
 }
+
+/* float32 -> int16 (16x8 models' float input): the same rounding, the int16 clamp. */
+edgec_status edgec_quantize_f32_s16(const edgec_quantize_f32_params *p, const float *in,
+                                    int16_t *out)
+{
+    int32_t i;
+
+    if (p == NULL || in == NULL || out == NULL || p->size < 0 || !(p->scale > 0.0f)) {
+        return EDGEC_ERR_ARG;
+    }
+    for (i = 0; i < p->size; ++i) {
+        const float value = in[i];
+        int32_t q = edgec_add_wrap(round_to_i32(value / p->scale), p->zero_point);
+        q = edgec_max_i32(q, -32768);
+        q = edgec_min_i32(q, 32767);
+        out[i] = (int16_t)q;
+    }
+    return EDGEC_OK;
+}
