@@ -1,12 +1,12 @@
 """`edgec nas` on scikit-learn's digits, then `edgec compile` of what it found.
 
     python benchmarks/nas_bench.py [--time 10m] [--budget-sram 64KB] [--budget-flash 256KB]
-                                   [--out build/nas_bench] [--seed 0]
+                                   [--out build/nas_bench] [--seed 0] [--space cnn|vit]
 
 Writes the digits (examples/nas/make_digits.py), runs `edgec nas --target stm32f746` with the
-budgets, then `edgec compile nas/best.pt --target stm32f746 --calib nas/calib.npy` (build,
-link, emulator run with the exact-match check), and prints the search's figures and the
-compile's next to them.
+budgets and `--space` (the CNN space, or vit for vision transformers), then `edgec compile
+nas/best.pt --target stm32f746 --calib nas/calib.npy` (build, link, emulator run with the
+exact-match check), and prints the search's figures and the compile's next to them.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "nas_bench")
     ap.add_argument("--seed", default="0")
     ap.add_argument("--executor", default="local")
+    ap.add_argument("--space", default="cnn", help="cnn, vit, or a space file")
     args = ap.parse_args()
     import numpy as np
     from make_digits import digits
@@ -42,7 +43,8 @@ def main() -> int:
     subprocess.run([edgec, "nas", "--target", "stm32f746", "--data", data / "train.npz",
                     "--val", data / "val.npz", "--budget-sram", args.budget_sram,
                     "--budget-flash", args.budget_flash, "--time", args.time, "-o", nas,
-                    "--seed", args.seed, "--executor", args.executor], check=True)
+                    "--seed", args.seed, "--executor", args.executor, "--space", args.space],
+                   check=True)
     wall = time.monotonic() - t0
     s = json.loads((nas / "summary.json").read_text())
     b = s["best"]

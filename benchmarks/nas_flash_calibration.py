@@ -1,15 +1,16 @@
 """Fit the flash code-size model of `edgec nas` (toolchain/nas/code_size.json) on real builds.
 
-    python benchmarks/nas_flash_calibration.py [--builds 14] [--check]
+    python benchmarks/nas_flash_calibration.py [--builds 24] [--check]
 
-For each --optimize goal: random candidates of two search spaces (1x8x8 digits-sized and
-3x16x16 inputs) are compiled with `edgec compile` (C build and link, no emulator run). From each
-build's report: the flash code bytes (all flash but the weights), the kernels used, the number
-of calls, the static RAM besides the arena and the I/O buffers, and the code split by the
-linker map (runtime, edgec_model.o, each kernel function, the rest of each kernel source
-file). measure.fit_code_model takes the largest of each part (edgec_model.o: a line in the
-number of calls) and adds its largest under-estimate as a margin. --check compares the
-current table with new builds (other seeds) and prints the errors.
+For each --optimize goal: random candidates of four search spaces (the CNN and the ViT space
+for 1x8x8 digits-sized and for 3x16x16 inputs) are compiled with `edgec compile` (C build and
+link, no emulator run). From each build's report: the flash code bytes (all flash but the
+weights), the kernels used, the number of calls, the static RAM besides the arena and the I/O
+buffers, and the code split by the linker map (runtime, edgec_model.o, each kernel function,
+the rest of each kernel source file). measure.fit_code_model takes the largest of each part
+(edgec_model.o: a line in the number of calls) and adds its largest under-estimate as a
+margin. --check compares the current table with new builds (other seeds) and prints the
+errors.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ import torch
 
 from edgec.toolchain.errors import EdgecError
 from edgec.toolchain.nas import measure
-from edgec.toolchain.nas.space import build_module, default_space, sample
+from edgec.toolchain.nas.space import default_space
+from edgec.toolchain.nas.vit_space import default_vit_space
 from edgec.toolchain.options import CompileOptions
 from edgec.toolchain.pipeline import compile_model
 from edgec.toolchain.target import load_target
@@ -38,7 +40,7 @@ TARGET = "stm32f746"
 
 def one_build(candidate, space, optimize: str, tmp: Path, seed: int) -> dict:
     torch.manual_seed(seed)
-    module = measure.size_only(build_module(candidate, space).eval())
+    module = measure.size_only(space.build(candidate).eval())
     x = np.random.default_rng(seed).standard_normal(
         (8, candidate.in_channels, candidate.resolution, candidate.resolution)).astype(np.float32)
     measure.save_torchscript(module, x, tmp / "m.pt")
@@ -106,15 +108,16 @@ def split_map(text: str, kernels: list[str]) -> dict:
 
 def candidates(n: int, seed: int):
     rng = random.Random(seed)
-    spaces = [default_space(1, 8, 10), default_space(3, 16, 10)]
+    spaces = [default_space(1, 8, 10), default_space(3, 16, 10), default_vit_space(1, 8, 10),
+              default_vit_space(3, 16, 10)]
     for i in range(n):
-        space = spaces[i % 2]
-        yield sample(space, rng), space
+        space = spaces[i % len(spaces)]
+        yield space.sample(rng), space
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--builds", type=int, default=14, help="builds per --optimize goal")
+    ap.add_argument("--builds", type=int, default=24, help="builds per --optimize goal")
     ap.add_argument("--check", action="store_true", help="only report the current table's errors")
     args = ap.parse_args()
     table = {}

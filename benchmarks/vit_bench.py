@@ -24,17 +24,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from edgec.toolchain import calibdata, check
+from edgec.toolchain import check
 from edgec.toolchain import source as sources
 from edgec.toolchain import target as targets
 from edgec.toolchain.lower import lower
 from edgec.toolchain.lower.attention import fuse_attention
 from edgec.toolchain.lower.mlp import fuse_mlp
 from edgec.toolchain.options import CompileOptions
-from edgec.toolchain.passes import run_passes
-from edgec.toolchain.pipeline import compile_model
+from edgec.toolchain.pipeline import compile_model, quantize_source
 from edgec.toolchain.plan import plan_memory
-from edgec.toolchain.quantize import calibrate, choose_precision, quantize
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "stm32f746"
@@ -43,10 +41,7 @@ TARGET = "stm32f746"
 def lowered(opts: CompileOptions):
     """toolchain/pipeline.py's stages up to lowering (unfused)."""
     source = sources.load_source(opts)
-    graph = run_passes(source.graph)
-    samples, _ = calibdata.load_or_generate(opts, source)
-    qgraph = quantize(graph, calibrate(source.onnx, graph, samples))
-    qgraph, precision = choose_precision(graph, qgraph, samples, opts.precision)
+    qgraph, _, _, precision = quantize_source(opts, source)
     return source, qgraph, precision, lower(qgraph)
 
 

@@ -222,9 +222,10 @@ def report_cmd(out_dir):
               help="Wall time for the whole run, e.g. 10m, 90s, 1h.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("nas"),
               show_default=True, help="Output directory.")
-@click.option("--space", "space_file", type=click.Path(path_type=Path),
-              help="Search space file (.yaml/.json); default: a MobileNetV2-style space sized "
-                   "for the data.")
+@click.option("--space", "space_file", default="cnn", show_default=True,
+              help="Search space: cnn (MobileNetV2-style), vit (vision transformer: width, "
+                   "depth, heads, MLP ratio, patch, resolution), or a .yaml/.json space file; "
+                   "the built-in ones are sized for the data.")
 @click.option("--seed", default=0, show_default=True, help="Seed: same seed, same search.")
 @click.option("--resume", is_flag=True, help="Continue the search in OUT (candidates.jsonl).")
 @click.option("--executor", type=click.Choice(["local", "ray", "inline"]), default="local",

@@ -44,28 +44,11 @@ def compile_model(opts: CompileOptions) -> CompileResult:
         source = sources.load_source(opts)                         # any format -> IR (NHWC)
         check_sizes(source.graph, target,                          # hopeless sizes: fail now
                     1 if opts.patch == "off" else patching.MAX_STRIPES)
-        precision = None
-        if source.quantized:                                       # int8 .tflite: keep its numbers
-            qgraph = run_passes(source.graph, quantized=True)      # drop no-ops only
-            samples, calib_info = calibdata.load_optional(opts, source)
-        else:
-            graph = run_passes(source.graph)                       # fold BN, fuse act, drop no-ops
-            samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
-            qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
-            qgraph, precision = choose_precision(graph, qgraph, samples,  # int16 where needed
-                                                 opts.precision, opts.fidelity_goal)
+        qgraph, samples, calib_info, precision = quantize_source(opts, source)  # int8 (+int16)
+        if not source.quantized:
             write_qdq_onnx(qgraph, tmp / "model.int8.onnx")        # the artifact users inspect
         verify(qgraph)                                             # IR and quantization sane
-        lowered = fuse_mlp(fuse_attention(lower(qgraph)))          # op -> kernel call + constants;
-                                                                   # attention row by row, MLP
-                                                                   # token block by block
-        program = select_kernels(lowered, target, opts.optimize)   # best exact kernel per layer
-        plan = plan_memory(program)                                # lifetimes -> arena offsets
-        patched = patching.choose(                                 # stripes when SRAM is short
-            lowered, plan, target.arena_budget_bytes, opts.patch,
-            lambda p: select_kernels(p, target, opts.optimize), target.name)
-        if patched is not None:
-            program, plan = patched.program, patched.plan
+        program, plan, patched = plan_program(qgraph, target, opts)  # kernels and arena
         check_budgets(program, plan, target)                       # fail early, with the figures
         emit_sources(program, plan, tmp / "src", _meta(opts, target))  # C99 via jinja2
         golden_io.save_program(program, tmp / golden_io.FILE_NAME)  # for `edgec test`
@@ -101,6 +84,39 @@ def compile_model(opts: CompileOptions) -> CompileResult:
             raise check.mismatch_error(verdict)
     return CompileResult(opts.out_dir, rep)
 
+
+
+def quantize_source(opts: CompileOptions, source):
+    """The quantized graph of a loaded model, and the samples that calibrated it (also `edgec
+    nas`'s way in: its figures follow every change here). Returns (qgraph, samples,
+    calib_info, precision: the PrecisionReport of a float source, else None)."""
+    precision = None
+    if source.quantized:                                           # int8 .tflite: keep its numbers
+        qgraph = run_passes(source.graph, quantized=True)          # drop no-ops only
+        samples, calib_info = calibdata.load_optional(opts, source)
+    else:
+        graph = run_passes(source.graph)                           # fold BN, fuse act, drop no-ops
+        samples, calib_info = calibdata.load_or_generate(opts, source)  # user's, or generated
+        qgraph = quantize(graph, calibrate(source.onnx, graph, samples))  # int8 PTQ (TFLite)
+        qgraph, precision = choose_precision(graph, qgraph, samples,  # int16 where fidelity
+                                             opts.precision, opts.fidelity_goal)  # needs it
+    return qgraph, samples, calib_info, precision
+
+
+def plan_program(qgraph, target, opts: CompileOptions):
+    """The int8 graph as kernel calls and their arena, as compiled (also `edgec nas`'s
+    measurement). Returns (program, plan, patched: the striping chosen, or None)."""
+    lowered = fuse_mlp(fuse_attention(lower(qgraph)))              # op -> kernel call + constants;
+                                                                   # attention row by row, MLP
+                                                                   # token block by block
+    program = select_kernels(lowered, target, opts.optimize)       # best exact kernel per layer
+    plan = plan_memory(program)                                    # lifetimes -> arena offsets
+    patched = patching.choose(                                     # stripes when SRAM is short
+        lowered, plan, target.arena_budget_bytes, opts.patch,
+        lambda p: select_kernels(p, target, opts.optimize), target.name)
+    if patched is not None:
+        program, plan = patched.program, patched.plan
+    return program, plan, patched
 
 def check_sizes(graph, target, stripes: int = 1) -> None:
     """Before calibrating: every tensor, at one byte a value once int8, must fit in the

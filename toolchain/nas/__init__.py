@@ -2,6 +2,7 @@
 measured by edgec's own compiler, ranked by int8 accuracy from edgec's golden executor.
 
     space.py      candidates, the space file, candidate -> torch.nn.Module
+    vit_space.py  the same for vision transformers (--space vit)
     measure.py    candidate -> arena / flash / MACs through edgec's compile stages (cached)
     proxy.py      training-free score (NASWOT)
     predictor.py  accuracy predictor (gradient-boosted trees) and rank correlations

@@ -1,8 +1,9 @@
 """What a candidate costs on the board, measured by edgec itself (no C build).
 
-The module goes the way `edgec compile model.pt --calib calib.npy` takes it: TorchScript file
--> torch frontend (ONNX) -> IR, passes, calibration on a few samples, int8 quantization,
-lowering, kernel selection for the target, memory plan. So:
+The module goes the way `edgec compile model.pt --calib calib.npy` takes it, through the
+pipeline's own stage functions: TorchScript file -> torch frontend (ONNX) -> IR, passes,
+calibration on a few samples, int8 quantization, lowering, attention and MLP fusion, kernel
+selection for the target, memory plan (striped when the board's SRAM is short). So:
 
     arena    the planned arena, byte for byte what `edgec compile` reports (shapes and kernel
              choices fix it, not the weights: a trained model keeps its candidate's arena)
@@ -68,24 +69,18 @@ class Compiled:
 
 
 def compile_file(model_path: Path, calib_path: Path, target, optimize: str = "speed") -> Compiled:
-    """`edgec compile MODEL --calib CALIB --no-build` up to the plan, stage for stage as in
-    toolchain/pipeline.py (float models only: the candidates are PyTorch modules)."""
-    from .. import calibdata, check, source as sources
-    from ..lower import lower
-    from ..lower.select import select_kernels
+    """`edgec compile MODEL --calib CALIB --no-build` up to the plan, through the very stages
+    toolchain/pipeline.py runs (quantize_source, plan_program: fusions and striping
+    included), so the arena is the one compile reports."""
+    from .. import check, source as sources
     from ..options import CompileOptions
-    from ..passes import run_passes
-    from ..plan import plan_memory
-    from ..quantize import calibrate, quantize
+    from ..pipeline import plan_program, quantize_source
 
     opts = CompileOptions(model=Path(model_path), target=target.name, out_dir=Path("unused"),
                           calib=Path(calib_path), optimize=optimize)
     source = sources.load_source(opts)
-    graph = run_passes(source.graph)
-    samples, _ = calibdata.load_or_generate(opts, source)
-    qgraph = quantize(graph, calibrate(source.onnx, graph, samples))
-    program = select_kernels(lower(qgraph), target, optimize)
-    plan = plan_memory(program)
+    qgraph, _, _, _ = quantize_source(opts, source)
+    program, plan, _ = plan_program(qgraph, target, opts)
     return Compiled(program=program, plan=plan, io=check.io_spec(qgraph), source=source)
 
 
@@ -97,6 +92,7 @@ def save_torchscript(module, example: np.ndarray, path: Path) -> None:
     module = module.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is what we write
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the ViT's fixed q, k, v split
         traced = torch.jit.trace(module, torch.from_numpy(np.array(example[:1], np.float32)))
         torch.jit.save(traced, str(path))
 
@@ -142,10 +138,9 @@ def measure(candidate, space, samples: np.ndarray, target, optimize: str = "spee
         except (ValueError, TypeError):
             pass  # a damaged entry: measure again
     import torch
-    from .space import build_module
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    module = size_only(build_module(candidate, space).eval())
+    module = size_only(space.build(candidate).eval())
     params = sum(p.numel() for p in module.parameters())
     compiled = compile_module(module, samples, target, optimize)
     m = measurement(compiled, target, params, optimize, time.perf_counter() - t0)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .space import Candidate, features
+from .space import Candidate
 
 MIN_SAMPLES = 6  # fewer trained candidates: rank by the proxy alone
 
@@ -17,7 +17,7 @@ def feature_row(c: Candidate, record: dict) -> list[float]:
     m = record["measure"]
     proxy = record.get("proxy")
     proxy = proxy if proxy is not None and math.isfinite(proxy) else -1.0
-    return [*features(c), math.log1p(m["macs"]), math.log1p(m["weights"]),
+    return [*c.features(), math.log1p(m["macs"]), math.log1p(m["weights"]),
             math.log1p(m["arena"]), math.log1p(m["params"]), proxy]
 
 

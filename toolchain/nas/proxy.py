@@ -2,10 +2,11 @@
 Training", ICML 2021).
 
 One forward pass of the untrained network on a batch; each sample gets a binary code: which
-ReLU/ReLU6 units are active. K[i, j] = number of units where samples i and j agree. A network
-that separates its inputs well at initialization has codes far apart, a K close to diagonal,
-and a large log |det K|: the score. Higher is better; it correlates with accuracy after
-training (the search reports how well, as a rank correlation on the candidates it trained).
+ReLU/ReLU6 units are active (GELU units too, in the ViT space: positive output). K[i, j] =
+number of units where samples i and j agree. A network that separates its inputs well at
+initialization has codes far apart, a K close to diagonal, and a large log |det K|: the
+score. Higher is better; it correlates with accuracy after training (the search reports how
+well, as a rank correlation on the candidates it trained).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def naswot(module, x: np.ndarray, seed: int = 0) -> float:
         codes.append((out.detach().flatten(1) > 0).to(torch.float64))
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, (nn.ReLU, nn.ReLU6))]
+               if isinstance(m, (nn.ReLU, nn.ReLU6, nn.GELU))]
     try:
         module.train()  # batch statistics: at initialization the running ones are the identity
         with torch.no_grad():

@@ -49,7 +49,7 @@ from .data import load_pair, split
 from .executor import InlineExecutor, make_executor
 from .measure import write_atomic
 from .predictor import Predictor, cross_validated_rank, feature_row, spearman
-from .space import Candidate, Space, crossover, load_space, mutate, sample, smallest
+from .space import Candidate, Space, load_space
 
 CANDIDATES_FILE = "candidates.jsonl"
 DEFAULT_RATE = 3e-9  # training seconds per MAC-sample before any training was timed
@@ -69,7 +69,7 @@ class NasOptions:
     budget_sram: int | None = None  # bytes; None: the board's SRAM
     budget_flash: int | None = None  # bytes; None: the board's flash
     time_limit: float = 600.0  # seconds, the whole run
-    space_file: Path | None = None
+    space_file: Path | str | None = None  # "cnn" (or None), "vit", or a space file
     seed: int = 0
     resume: bool = False
     executor: str = "local"  # local | ray | inline
@@ -102,9 +102,10 @@ class NasInterrupted(EdgecError):
 class State:
     """Every candidate seen, in order, as the JSON records of candidates.jsonl."""
 
-    def __init__(self, out_dir: Path, budgets: dict):
+    def __init__(self, out_dir: Path, budgets: dict, space: Space):
         self.out_dir = out_dir
         self.budgets = budgets
+        self.space = space
         self.records: dict[str, dict] = {}
 
     @property
@@ -119,7 +120,7 @@ class State:
                 continue
             try:
                 rec = json.loads(line)
-                Candidate.from_json(rec["arch"])
+                self.space.candidate(rec["arch"])
             except (ValueError, KeyError, TypeError):
                 raise EdgecError(f"--resume: '{self.path}' line {n} is not a candidate record; "
                                  f"remove the file to start over") from None
@@ -158,7 +159,7 @@ class State:
                 if r["trained"] is not None and "holdout_acc_int8" in r["trained"]]
 
     def candidate(self, key: str) -> Candidate:
-        return Candidate.from_json(self.records[key]["arch"])
+        return self.space.candidate(self.records[key]["arch"])
 
 
 def accuracy(rec: dict) -> float:
@@ -187,7 +188,7 @@ def run_nas(opts: NasOptions) -> dict:
     space = load_space(opts.space_file, train.x.shape[1], train.x.shape[2], train.num_classes)
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = State(out, budgets)
+    state = State(out, budgets, space)
     run_id = _run_identity(opts, target, space, train, val)
     if opts.resume:
         _check_resumable(out, run_id)
@@ -274,7 +275,7 @@ class Search:
 
     # -- budgets nobody can meet
     def check_smallest(self) -> None:
-        c = smallest(self.space)
+        c = self.space.smallest()
         rec = self.state.records.get(c.key)
         if rec is None:
             result = next(InlineExecutor(self.ctx).map("measure", [{"candidate": c.to_json()}]))
@@ -333,14 +334,14 @@ class Search:
             if len(out) == n:
                 break
             if len(self.population) < self.opts.population:
-                c, origin = sample(self.space, self.rng), "random"
+                c, origin = self.space.sample(self.rng), "random"
             elif self.rng.random() < self.opts.crossover:
-                c = crossover(self.tournament(), self.tournament(), self.rng)
+                c = self.space.crossover(self.tournament(), self.tournament(), self.rng)
                 if self.rng.random() < 0.5:
-                    c = mutate(c, self.space, self.rng)
+                    c = self.space.mutate(c, self.rng)
                 origin = "crossover"
             else:
-                c, origin = mutate(self.tournament(), self.space, self.rng), "mutation"
+                c, origin = self.space.mutate(self.tournament(), self.rng), "mutation"
             if c.key in keys:
                 continue
             keys.add(c.key)
@@ -489,12 +490,11 @@ def finish(opts: NasOptions, search: Search, final: dict, target, budgets: dict,
     import torch
     from .measure import compile_file, measurement, save_torchscript
     from .report import write_report
-    from .space import build_module
 
     out = Path(opts.out_dir)
     rec, res = final["record"], final["result"]
     c = search.state.candidate(rec["key"])
-    module = build_module(c, search.space)
+    module = search.space.build(c)
     module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
                             res["state_dict"].items()})
     calib = worker.calib_samples(search.ctx, c.resolution)

@@ -15,7 +15,8 @@ The input is the data resized to `resolution` x `resolution`. Channel counts are
 base width times `width_mult`, rounded to a multiple of 8 (as MobileNet does).
 
 The space (which values each gene may take) comes from a YAML or JSON file (`load_space`) or
-from `default_space(in_channels, size, num_classes)`. Example file:
+from `default_space(in_channels, size, num_classes)`; `--space vit` (or a file with
+`family: vit`) searches vision transformers instead (vit_space.py). Example file:
 
     resolutions: [8, 12, 16]
     stem_widths: [8, 16, 24]
@@ -36,7 +37,7 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -66,10 +67,32 @@ class Space:
     head_widths: tuple[int, ...]
     stages: tuple[StageSpec, ...]
 
+    # AdamW learning rates: from scratch, and continuing from short-trained weights
+    train_lr: ClassVar[tuple[float, float]] = (1e-2, 3e-3)
+
     def describe(self) -> dict:
         d = asdict(self)
         d["stages"] = [asdict(s) for s in self.stages]
         return d
+
+    # the interface the search uses, shared with vit_space.VitSpace
+    def candidate(self, d: dict) -> Candidate:
+        return Candidate.from_json(d)
+
+    def sample(self, rng: random.Random) -> Candidate:
+        return sample(self, rng)
+
+    def smallest(self) -> Candidate:
+        return smallest(self)
+
+    def mutate(self, c: Candidate, rng: random.Random) -> Candidate:
+        return mutate(c, self, rng)
+
+    def crossover(self, a: Candidate, b: Candidate, rng: random.Random) -> Candidate:
+        return crossover(a, b, rng)
+
+    def build(self, c: Candidate) -> nn.Module:
+        return build_module(c, self)
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,9 @@ class Candidate:
         return (f"r{self.resolution} s{self.stem_width}/{self.stem_stride} "
                 f"w{self.width_mult:g} [{stages}] h{self.head_width}")
 
+    def features(self) -> list[float]:
+        return features(self)
+
 
 # ---- the space file ------------------------------------------------------------------------
 
@@ -141,14 +167,25 @@ def default_space(in_channels: int, size: int, num_classes: int) -> Space:
     )
 
 
-def load_space(path: Path | None, in_channels: int, size: int, num_classes: int) -> Space:
-    """The space in a .yaml/.yml/.json file (keys as in the module doc; a missing key takes
-    the default space's value), or the default space when path is None."""
+BUILTIN_SPACES = ("cnn", "vit")
+SPACE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_space(path: Path | str | None, in_channels: int, size: int, num_classes: int):
+    """The space `--space` names: None or 'cnn' the default space, 'vit' the default ViT
+    space, otherwise a .yaml/.yml/.json file (keys as in the module doc, or vit_space's with
+    `family: vit`; a missing key takes the default value)."""
+    from .vit_space import FAMILY, default_vit_space, vit_space_from_dict
     base = default_space(in_channels, size, num_classes)
-    if path is None:
+    if path is None or str(path) == "cnn":
         return base
+    if str(path) == FAMILY:
+        return default_vit_space(in_channels, size, num_classes)
     path = Path(path)
     if not path.is_file():
+        if path.suffix.lower() not in SPACE_SUFFIXES:
+            raise EdgecError(f"unknown search space '{path}': give a built-in one "
+                             f"({', '.join(BUILTIN_SPACES)}) or a .yaml/.json space file")
         raise EdgecError(f"search space file '{path}' not found")
     text = path.read_text(encoding="utf-8")
     try:
@@ -169,7 +206,14 @@ def load_space(path: Path | None, in_channels: int, size: int, num_classes: int)
     if not isinstance(data, dict):
         raise EdgecError(f"'{path}': expected a mapping of space keys, got "
                          f"{type(data).__name__}")
-    return _space_from_dict(data, base, str(path))
+    family = data.get("family", "cnn")
+    if family == FAMILY:
+        return vit_space_from_dict(data, default_vit_space(in_channels, size, num_classes),
+                                   str(path))
+    if family != "cnn":
+        raise EdgecError(f"'{path}': unknown family {family!r}; choose "
+                         f"{' or '.join(BUILTIN_SPACES)}")
+    return _space_from_dict({k: v for k, v in data.items() if k != "family"}, base, str(path))
 
 
 _INT_LISTS = {"resolutions": 4, "stem_widths": 1, "stem_strides": 1, "head_widths": 0}
@@ -402,7 +446,11 @@ class CandidateNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def space_from_json(d: dict) -> Space:
+def space_from_json(d: dict):
+    """The space of describe() (a worker's copy)."""
+    from .vit_space import FAMILY, VitSpace
+    if d.get("family") == FAMILY:
+        return VitSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     return Space(**{**d, **{k: tuple(v) for k, v in d.items() if isinstance(v, list)
                             and k != "stages"},
                     "width_mults": tuple(float(m) for m in d["width_mults"]),

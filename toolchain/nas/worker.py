@@ -122,9 +122,8 @@ def calib_samples(ctx: Context, resolution: int, n: int = CALIB_SAMPLES) -> np.n
     return _resized(ctx, "train", resolution)[np.sort(order)]
 
 
-def _candidate(payload: dict):
-    from .space import Candidate
-    return Candidate.from_json(payload["candidate"])
+def _candidate(ctx: Context, payload: dict):
+    return _space(ctx).candidate(payload["candidate"])
 
 
 # ---- tasks ---------------------------------------------------------------------------------
@@ -133,8 +132,7 @@ def _measure(ctx: Context, payload: dict) -> dict:
     import torch
     from .measure import measure
     from .proxy import naswot
-    from .space import build_module
-    c = _candidate(payload)
+    c = _candidate(ctx, payload)
     space = _space(ctx)
     x = _resized(ctx, "fit", c.resolution)
     m = measure(c, space, x[:MEASURE_SAMPLES], _target(ctx.target), ctx.optimize,
@@ -143,7 +141,7 @@ def _measure(ctx: Context, payload: dict) -> dict:
     seed = task_seed(ctx.seed, c.key, "proxy")
     batch = np.random.default_rng(seed).permutation(len(x))[:PROXY_BATCH]
     torch.manual_seed(seed)
-    score = naswot(build_module(c, space), x[np.sort(batch)], seed)
+    score = naswot(space.build(c), x[np.sort(batch)], seed)
     return {"measure": m.to_json(), "proxy": round(score, 4) if np.isfinite(score) else None}
 
 
@@ -151,16 +149,17 @@ def _train(ctx: Context, payload: dict) -> dict:
     """Short training from scratch on the fit split; int8 accuracy on the holdout. Returns
     the weights too: a finalist's longer training starts from them."""
     import torch
-    from .space import build_module
     from .train import score, train
-    c = _candidate(payload)
+    c = _candidate(ctx, payload)
     fit, hold = _splits(ctx)
     seed = task_seed(ctx.seed, c.key, f"train{payload['epochs']}")
     torch.manual_seed(seed)
-    module = build_module(c, _space(ctx))
+    space = _space(ctx)
+    module = space.build(c)
     seconds = payload.get("seconds")
     info = train(module, _resized(ctx, "fit", c.resolution), fit.y, int(payload["epochs"]), seed,
-                 None if seconds is None else time.monotonic() + float(seconds))
+                 None if seconds is None else time.monotonic() + float(seconds),
+                 lr=space.train_lr[0])
     out = score(module, {"holdout": (_resized(ctx, "hold", c.resolution), hold.y)},
                 calib_samples(ctx, c.resolution), _target(ctx.target), ctx.optimize)
     return {"train": info, **out, "state_dict": _state(module)}
@@ -172,20 +171,20 @@ def _final(ctx: Context, payload: dict) -> dict:
     the winner among finalists) and validation (reported, deciding nothing). If the holdout
     got worse than `init_holdout`, the initial weights are kept (and scored)."""
     import torch
-    from .space import build_module
     from .train import score, train
-    c = _candidate(payload)
+    c = _candidate(ctx, payload)
     fit, hold = _splits(ctx)
     seed = task_seed(ctx.seed, c.key, "final")
     torch.manual_seed(seed)
-    module = build_module(c, _space(ctx))
+    space = _space(ctx)
+    module = space.build(c)
     init = payload.get("init")
     if init is not None:
         module.load_state_dict(_tensors(init))
     seconds = payload.get("seconds")
     deadline = None if seconds is None else time.monotonic() + float(seconds)
     info = train(module, _resized(ctx, "fit", c.resolution), fit.y, int(payload["epochs"]),
-                 seed, deadline, lr=3e-3 if init is not None else 1e-2)
+                 seed, deadline, lr=space.train_lr[1 if init is not None else 0])
     evals = {"holdout": (_resized(ctx, "hold", c.resolution), hold.y),
              "val": (_resized(ctx, "val", c.resolution), ctx.val.y)}
     calib = calib_samples(ctx, c.resolution)
