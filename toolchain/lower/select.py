@@ -20,8 +20,8 @@ recorded in KernelCall.kernel (and so in the generated call, its comment and the
     mul                          -> edgec_mul_opt_s8 (the output requantization precomputed)
     max / avg pool, mean         -> edgec_{max,avg}_pool2d_opt_s8, edgec_mean_opt_s8 (same
                                     parameters, four channels per window walk)
-    fused attention, q / k rows  -> edgec_attention_opt_s8 (same parameters; scratch: + an
-    contiguous, depth % 4 == 0      exp table, query pairs, accumulators: ~1.2 KB)
+    fused attention, q / k rows  -> edgec_attention_opt_s8 (same parameters; scratch: + exp
+    contiguous, depth % 4 == 0      and scale tables, query pairs: ~1.3 KB)
 
 "speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
 instructions, more for fully connected layers, whose int8 weights each need SXTB16
@@ -97,12 +97,12 @@ def select_call(call: KernelCall, wide: bool) -> KernelCall:
 
 
 def attention_opt_scratch(f: dict) -> int:
-    """edgec_attention_opt_s8_scratch_size: exp table, query pairs, accumulators, the rows
-    of probabilities (int16) and scores."""
+    """edgec_attention_opt_s8_scratch_size: exp and scale tables, query pairs, the rows of
+    probabilities (int16) and scores."""
     def pad4(n: int) -> int:
         return (n + 3) // 4 * 4
     keys = int(f["keys"])
-    return (4 * 256 + 2 * int(f["depth"]) + 4 * int(f["value_depth"])
+    return (4 * 256 + 2 * int(f["depth"]) + 256
             + (pad4(2 * keys) if int(f["probs_s16"]) else 0) + pad4(keys))
 
 

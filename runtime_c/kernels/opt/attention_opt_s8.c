@@ -5,15 +5,16 @@
  * Where the reference spends its instructions, and what this version does instead:
  *   scores     the query row plus its offset is expanded once into int16 pairs; each key
  *              costs depth / 4 words of K, two SXTAB16 and two SMLAD (q and k contiguous,
- *              depth a multiple of 4: select.py checks);
+ *              depth a multiple of 4: select.py checks); the scalar scale of an int8
+ *              score is looked up in a per-call table of its 256 results;
  *   softmax    the scores are int8, so x - max(x) takes at most 256 values: their
  *              exponentials are computed once per call into a table instead of twice per
  *              score, and summed / scaled with the reference's own fixed-point steps;
- *   P x V      keys outer, value columns inner, into int32 accumulators: the V offset is
+ *   P x V      four value columns at a time in registers, keys inner: the V offset is
  *              applied once per column as v_offset * sum(p + p_offset) (an identity of
  *              integers: every partial sum stays within the reference's int32 bound).
  * Scratch (4-byte aligned), edgec_attention_opt_s8_scratch_size(p) bytes:
- *   int32 exp_table[256], int32 q_pairs[depth / 2], int32 acc[value_depth],
+ *   int32 exp_table[256], int32 q_pairs[depth / 2], int8 scale_table[256],
  *   int16 probs[keys] (probs_s16 only, padded to 4 bytes), int8 scores[keys].
  */
 #include "edgec_kernels_opt.h"
@@ -24,7 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EXP_TABLE_SIZE 256 /* int8 scores: x - max(x) in [-255, 0] */
+#define EXP_TABLE_SIZE 256   /* int8 scores: x - max(x) in [-255, 0] */
+#define SCALE_TABLE_SIZE 256 /* the scaled value of each int8 score */
 
 static int32_t requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,
                        int32_t act_min, int32_t act_max)
@@ -38,7 +40,7 @@ static int32_t pad4(int32_t bytes) { return (bytes + 3) & ~3; }
 
 int32_t edgec_attention_opt_s8_scratch_size(const edgec_attention_params *p)
 {
-    return 4 * EXP_TABLE_SIZE + 2 * p->depth + 4 * p->value_depth +
+    return 4 * EXP_TABLE_SIZE + 2 * p->depth + SCALE_TABLE_SIZE +
            (p->probs_s16 ? pad4(2 * p->keys) : 0) + pad4(p->keys);
 }
 
@@ -53,7 +55,7 @@ static inline int32_t dual_mac(int32_t x, int32_t w, int32_t acc)
 
 /* this query row's scores (and their scalar scale) into scores[] */
 static void score_row(const edgec_attention_params *p, const int8_t *q_row, const int8_t *kb,
-                      int32_t *q_pairs, int8_t *scores)
+                      int32_t *q_pairs, const int8_t *scale_table, int8_t *scores)
 {
     int32_t j, d;
     for (d = 0; d < p->depth; d += 4) {
@@ -71,12 +73,7 @@ static void score_row(const edgec_attention_params *p, const int8_t *q_row, cons
         }
         s = requant(acc, p->score_multiplier, p->score_shift, p->score_offset,
                     p->score_act_min, p->score_act_max);
-        if (p->has_scale) {
-            s = requant((s + p->scale_input_offset) * p->scale_factor, p->scale_multiplier,
-                        p->scale_shift, p->scale_output_offset, p->scale_act_min,
-                        p->scale_act_max);
-        }
-        scores[j] = (int8_t)s;
+        scores[j] = p->has_scale ? scale_table[s + 128] : (int8_t)s;
     }
 }
 
@@ -123,30 +120,47 @@ static edgec_status softmax_row(const edgec_attention_params *p, const int32_t *
     return EDGEC_OK;
 }
 
-/* o_row = requant(sum_j (p_j + p_offset) * (v[j] + v_offset)), keys outer */
-static void pv_row(const edgec_attention_params *p, const int8_t *vb, const int16_t *probs16,
-                   const int8_t *probs8, int32_t p_sum, int32_t *acc, int8_t *o_row)
+/* the P x V operand of key j: its probability plus p_offset */
+static inline int32_t prob(const edgec_attention_params *p, const int16_t *probs16,
+                           const int8_t *probs8, int32_t j)
 {
-    const int32_t cols = p->value_depth, cs = p->v_col_stride;
-    int32_t j, d;
-    for (d = 0; d < cols; ++d) {
-        acc[d] = 0;
-    }
-    for (j = 0; j < p->keys; ++j) {
-        const int32_t pj = (p->probs_s16 ? (int32_t)probs16[j] : (int32_t)probs8[j]) +
-                           p->p_offset;
-        const int8_t *v_row = vb + j * p->v_key_stride;
-        if (pj == 0) {
-            continue; /* a weight that rounded to nothing adds nothing */
+    return (p->probs_s16 ? (int32_t)probs16[j] : (int32_t)probs8[j]) + p->p_offset;
+}
+
+/* o_row = requant(sum_j (p_j + p_offset) * (v[j] + v_offset)), four columns at a time */
+static void pv_row(const edgec_attention_params *p, const int8_t *vb, const int16_t *probs16,
+                   const int8_t *probs8, int32_t p_sum, int8_t *o_row)
+{
+    const int32_t cols = p->value_depth, cs = p->v_col_stride, ks = p->v_key_stride;
+    const int32_t bias = p->v_offset * p_sum;
+    int32_t j, d = 0, c;
+    for (; d + 4 <= cols; d += 4) {
+        const int8_t *vc = vb + d * cs;
+        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        for (j = 0; j < p->keys; ++j, vc += ks) {
+            const int32_t pj = prob(p, probs16, probs8, j);
+            a0 += pj * vc[0];
+            a1 += pj * vc[cs];
+            a2 += pj * vc[2 * cs];
+            a3 += pj * vc[3 * cs];
         }
-        for (d = 0; d < cols; ++d) {
-            acc[d] += pj * (int32_t)v_row[d * cs];
-        }
+        o_row[(d + 0) * p->out_col_stride] = (int8_t)requant(
+            a0, p->output_multiplier, p->output_shift, p->output_offset, p->act_min, p->act_max);
+        o_row[(d + 1) * p->out_col_stride] = (int8_t)requant(
+            a1, p->output_multiplier, p->output_shift, p->output_offset, p->act_min, p->act_max);
+        o_row[(d + 2) * p->out_col_stride] = (int8_t)requant(
+            a2, p->output_multiplier, p->output_shift, p->output_offset, p->act_min, p->act_max);
+        o_row[(d + 3) * p->out_col_stride] = (int8_t)requant(
+            a3, p->output_multiplier, p->output_shift, p->output_offset, p->act_min, p->act_max);
     }
-    for (d = 0; d < cols; ++d) {
-        o_row[d * p->out_col_stride] =
-            (int8_t)requant(acc[d] + p->v_offset * p_sum, p->output_multiplier,
-                            p->output_shift, p->output_offset, p->act_min, p->act_max);
+    for (c = d; c < cols; ++c) { /* the last columns one by one */
+        const int8_t *vc = vb + c * cs;
+        int32_t a = bias;
+        for (j = 0; j < p->keys; ++j, vc += ks) {
+            a += prob(p, probs16, probs8, j) * vc[0];
+        }
+        o_row[c * p->out_col_stride] = (int8_t)requant(
+            a, p->output_multiplier, p->output_shift, p->output_offset, p->act_min, p->act_max);
     }
 }
 
@@ -154,10 +168,10 @@ edgec_status edgec_attention_opt_s8(const edgec_attention_params *p, const int8_
                                     const int8_t *k, const int8_t *v, int8_t *out,
                                     int8_t *scratch)
 {
-    int32_t *exp_table, *q_pairs, *acc;
+    int32_t *exp_table, *q_pairs;
     int16_t *probs16;
-    int8_t *scores;
-    int32_t b0, b1, b2, row, diff;
+    int8_t *scale_table, *scores;
+    int32_t b0, b1, b2, row, diff, s;
 
     if (p == NULL || q == NULL || k == NULL || v == NULL || out == NULL || scratch == NULL ||
         ((uintptr_t)scratch & 3u) != 0) {
@@ -174,9 +188,17 @@ edgec_status edgec_attention_opt_s8(const edgec_attention_params *p, const int8_
     }
     exp_table = (int32_t *)(void *)scratch;
     q_pairs = exp_table + EXP_TABLE_SIZE;
-    acc = q_pairs + p->depth / 2;
-    probs16 = (int16_t *)(void *)(acc + p->value_depth);
+    scale_table = (int8_t *)(void *)(q_pairs + p->depth / 2);
+    probs16 = (int16_t *)(void *)(scale_table + SCALE_TABLE_SIZE);
     scores = (int8_t *)(probs16) + (p->probs_s16 ? pad4(2 * p->keys) : 0);
+
+    /* the scalar scale's result for every int8 score (mul_s8.c's arithmetic) */
+    for (s = -128; s < 128 && p->has_scale; ++s) {
+        scale_table[s + 128] = (int8_t)requant((s + p->scale_input_offset) * p->scale_factor,
+                                               p->scale_multiplier, p->scale_shift,
+                                               p->scale_output_offset, p->scale_act_min,
+                                               p->scale_act_max);
+    }
 
     /* exp(beta * s_in * diff) for every int8 difference that contributes */
     for (diff = 0; diff < EXP_TABLE_SIZE; ++diff) {
@@ -199,13 +221,14 @@ edgec_status edgec_attention_opt_s8(const edgec_attention_params *p, const int8_
                 for (row = 0; row < p->rows; ++row) {
                     int32_t p_sum;
                     edgec_status st;
-                    score_row(p, qb + row * p->q_row_stride, kb, q_pairs, scores);
+                    score_row(p, qb + row * p->q_row_stride, kb, q_pairs, scale_table,
+                              scores);
                     /* int8 probabilities overwrite their scores (read before written) */
                     st = softmax_row(p, exp_table, scores, &p_sum, probs16, scores);
                     if (st != EDGEC_OK) {
                         return st;
                     }
-                    pv_row(p, vb, probs16, scores, p_sum, acc, ob + row * p->out_row_stride);
+                    pv_row(p, vb, probs16, scores, p_sum, ob + row * p->out_row_stride);
                 }
             }
         }
