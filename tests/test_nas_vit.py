@@ -137,7 +137,14 @@ def test_cli_vit_search(data, tmp_path, capsys):
                "-o", tmp_path / "net")
     assert rc == 0
     rep = json.loads((tmp_path / "net" / "report.json").read_text())
-    assert rep["memory"]["arena_bytes"] == best["arena"] == winner["measure"]["arena"]
+    assert rep["memory"]["arena_bytes"] == best["arena"]
+    if best["arena"] != winner["measure"]["arena"]:
+        # the trained weights needed int16 attention probabilities (quantize/precision.py),
+        # which the untrained candidate's measurement could not know: one int16 row of
+        # keys per attention call joins its scratch, nothing else
+        assert rep["precision"]["int16_tensors"]
+        assert 0 < best["arena"] - winner["measure"]["arena"] <= sum(
+            2 * layer["macs"] for layer in rep["layers"] if layer["op"] == "attention")
     assert rep["flash"]["model_constants_bytes"] == best["weights"]
 
 
