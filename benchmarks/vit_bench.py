@@ -30,6 +30,7 @@ from edgec.toolchain import target as targets
 from edgec.toolchain.lower import lower
 from edgec.toolchain.lower.attention import fuse_attention
 from edgec.toolchain.lower.mlp import fuse_mlp
+from edgec.toolchain.lower.select import select_kernels
 from edgec.toolchain.options import CompileOptions
 from edgec.toolchain.pipeline import compile_model, quantize_source
 from edgec.toolchain.plan import plan_memory
@@ -125,6 +126,7 @@ def main() -> None:
     for name, program in (("plain (whole tensors)", plain), ("+ fused attention", attention),
                           ("+ token-blocked MLP (edgec)", fused)):
         t0 = time.time()
+        program = select_kernels(program, target, opts.optimize)  # as compiled: scratch
         plan = plan_memory(program)
         plans[name] = peak_per_block(program, plan)
         biggest = max(plan.timeline, key=lambda t: t["bytes"])
