@@ -562,9 +562,10 @@ def test_tiny_vit_compiles_runs_on_qemu_exactly(attn, dynamo, tmp_path):
     assert rep["check"]["mismatches"] == 0 and rep["check"]["samples"] > 0
     kernels = {layer["kernel"] for layer in rep["layers"]}
     # attention fused into one row-by-row call, the MLP into one token-blocked call
-    # (toolchain/lower/attention.py, mlp.py)
-    assert {"edgec_attention_s8", "edgec_mlp_s8", "edgec_layer_norm_s8",
-            "edgec_add_const_s8", "edgec_constant_s8"} <= kernels
+    # (toolchain/lower/attention.py, mlp.py), the MLP's optimized (toolchain/lower/select.py)
+    assert {"edgec_attention_s8", "edgec_layer_norm_opt_s8", "edgec_add_const_s8",
+            "edgec_constant_s8"} <= kernels
+    assert {"edgec_mlp_fast_s8", "edgec_mlp_opt_s8"} & kernels
     assert not {"edgec_batch_matmul_s8", "edgec_softmax_s8", "edgec_lut_s8"} & kernels
     cos = rep["fidelity"]["cosine_min"]
     print(f"tiny ViT {attn} ({'dynamo' if dynamo else 'legacy'}): cosine vs PyTorch "
