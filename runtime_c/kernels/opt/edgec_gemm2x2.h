@@ -15,8 +15,10 @@
 
 #if defined(__GNUC__)
 #define EDGEC_GEMM_INLINE __attribute__((always_inline)) inline
+#define EDGEC_GEMM_CALLED __attribute__((noinline, unused)) /* one copy, called */
 #else
 #define EDGEC_GEMM_INLINE inline
+#define EDGEC_GEMM_CALLED inline
 #endif
 
 /* ---- the 2 x 2 micro-kernels ------------------------------------------------------------ */
@@ -157,8 +159,8 @@ static EDGEC_GEMM_INLINE void gemm2x2_w8(const int32_t *x, const int32_t *w, int
  * One pixel's `depth` int8 activations (from any address) + offset into row slot `dst`
  * (word 0 and 1 of each block of 4 words), zero beyond depth up to depth_pad.
  */
-static inline void expand_row(int32_t *dst, const int8_t *src, int32_t depth, int32_t depth_pad,
-                       int32_t offset)
+static EDGEC_GEMM_CALLED void expand_row(int32_t *dst, const int8_t *src, int32_t depth,
+                                         int32_t depth_pad, int32_t offset)
 {
     int32_t k = 0;
     for (; k + 4 <= depth; k += 4, dst += 4) {
