@@ -95,6 +95,11 @@ KERNEL_SOURCES: dict[str, str] = {
     "edgec_avg_pool2d_opt_s8": "pooling_opt_s8.c",
     "edgec_mean_opt_s8": "pooling_opt_s8.c",
     "edgec_attention_opt_s8": "attention_opt_s8.c",
+    "edgec_layer_norm_opt_s8": "layer_norm_opt_s8.c",
+    "edgec_fully_connected_rows_s8": "tokens_opt_s8.c",
+    "edgec_fully_connected_rows_fast_s8": "tokens_opt_s8.c",
+    "edgec_mlp_opt_s8": "tokens_opt_s8.c",
+    "edgec_mlp_fast_s8": "tokens_opt_s8.c",
 }
 # Kernels declared outside edgec_kernels.h: the header edgec_model.c must also include.
 KERNEL_HEADERS: dict[str, str] = {

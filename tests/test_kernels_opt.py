@@ -31,8 +31,8 @@ from edgec.toolchain.lower.select import select_kernels
 from edgec.toolchain.plan import plan_memory
 from edgec.toolchain.target import load_target
 
-from kernel_cases import (CASES, Case, _add, _binary, _conv, _dw, _fc, _mean, _pool, build_graph,
-                          make_inputs)
+from kernel_cases import (CASES, Case, _add, _binary, _conv, _dw, _fc, _layer_norm, _mean, _pool,
+                          build_graph, make_inputs)
 from conftest import shared_models_dir
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -128,6 +128,13 @@ OPT_ONLY = [
                                              (1, 1, 1, 1), act=(0.0, 6.0)), 145),
     Case("o_mean_272px_c6", _mean((1, 17, 16, 6), True, (0.04, 3), (0.01, -7)), 146),
     Case("o_mean_c3_batch2", _mean((2, 3, 5, 3), False), 147),
+    # layer norm: a row tail after the words of 4, saturating outputs (a small output scale)
+    Case("o_layer_norm_c13_tail", _layer_norm((1, 7, 13)), 151),
+    Case("o_layer_norm_c6_saturating", _layer_norm((2, 3, 6), in_q=(0.3, 60),
+                                                   out_q=(0.005, -5)), 152),
+    # an output scale so small that gamma takes all 31 bits (output_shift 0): the rows
+    # whose bound does not fit int32 run on the int64 values
+    Case("o_layer_norm_c8_tiny_out_scale", _layer_norm((1, 5, 8), out_q=(1e-9, 0)), 153),
 ]
 
 
@@ -257,11 +264,15 @@ def test_selection_choices():
     assert kernels(by_id["o_dw3x3_dil2_wide"]) == ["edgec_depthwise_conv2d_opt_s8"]
     assert kernels(by_id["o_fc_200_64"]) == ["edgec_fully_connected_fast_s8"]
     assert kernels(by_id["o_fc_200_64"], "size") == ["edgec_fully_connected_opt_s8"]
+    # two or more rows (tokens): two per weight pass
+    assert kernels(by_id["o_fc_c13_c5_rows3"]) == ["edgec_fully_connected_rows_fast_s8"]
+    assert kernels(by_id["o_fc_c7_c9_relu_rows2"], "size") == ["edgec_fully_connected_rows_s8"]
     assert kernels(by_id["o_add_odd_105_relu6"])[-1] == "edgec_add_lut_s8"
     assert kernels(by_id["o_add_odd_105_relu6"], "size")[-1] == "edgec_add_s8"
     assert kernels(by_id["o_avgpool_272px_c5"], "size") == ["edgec_avg_pool2d_opt_s8"]
     assert kernels(by_id["o_maxpool_2x2_c3"]) == ["edgec_max_pool2d_opt_s8"]
     assert kernels(by_id["o_mean_c3_batch2"]) == ["edgec_mean_opt_s8"]
+    assert kernels(by_id["o_layer_norm_c13_tail"], "size") == ["edgec_layer_norm_opt_s8"]
     assert kernels(by_id["o_mul_odd_105_relu6"], "size")[-1] == "edgec_mul_opt_s8"
     # no DSP extension (Cortex-M0+/M3): the reference kernels stay
     from dataclasses import replace
@@ -383,7 +394,10 @@ _SCRATCH_FN = {"edgec_conv2d_1x1_s8": "edgec_conv2d_1x1_s8_scratch_size",
                "edgec_conv2d_im2col_s8": "edgec_conv2d_im2col_s8_scratch_size",
                "edgec_conv2d_im2col_fast_s8": "edgec_conv2d_im2col_s8_scratch_size",
                "edgec_depthwise_conv2d_3x3_s8": "edgec_depthwise_conv2d_opt_s8_scratch_size",
-               "edgec_depthwise_conv2d_opt_s8": "edgec_depthwise_conv2d_opt_s8_scratch_size"}
+               "edgec_depthwise_conv2d_opt_s8": "edgec_depthwise_conv2d_opt_s8_scratch_size",
+               "edgec_fully_connected_rows_s8": "edgec_fully_connected_rows_s8_scratch_size",
+               "edgec_fully_connected_rows_fast_s8":
+                   "edgec_fully_connected_rows_s8_scratch_size"}
 
 
 def test_scratch_size_twins_match_selection(host_builds, tmp_path):
@@ -454,7 +468,8 @@ M4_TARGET = load_target("stm32f411")  # QEMU mps2-an386: Cortex-M4, DSP, no M7 d
 M4_CASES = ["o_conv1x1_c7_c5_odd_w", "o_conv_10x4_s2_kws_like", "o_dw3x3_s2_c5_tall_odd",
             "o_dw5x3_tall", "o_fc_c13_c5_rows3", "o_add_odd_105_relu6", "o_add_exact_rq",
             "o_avgpool_272px_c5", "o_maxpool_3x3_s2_pad_c6_relu", "o_mean_272px_c6",
-            "o_mul_odd_105_relu6", "o_mul_row_bcast_first", "o_mul_gt1_exact"]
+            "o_mul_odd_105_relu6", "o_mul_row_bcast_first", "o_mul_gt1_exact",
+            "o_layer_norm_c13_tail"]
 
 
 @pytest.fixture(scope="module")

@@ -570,7 +570,8 @@ def test_tiny_vit_compiles_runs_on_qemu_exactly(attn, dynamo, tmp_path):
     # attention fused into one row-by-row call, the MLP into one token-blocked call
     # (toolchain/lower/attention.py, mlp.py; reference or optimized kernels, select.py)
     assert {"attention", "mlp", "layer_norm"} <= ops
-    assert {"edgec_add_const_s8", "edgec_constant_s8"} <= kernels
+    assert {"edgec_add_const_s8", "edgec_constant_s8", "edgec_layer_norm_opt_s8"} <= kernels
+    assert {"edgec_mlp_fast_s8", "edgec_mlp_opt_s8"} & kernels
     assert not {"batch_matmul", "softmax", "gelu"} & ops
     cos = rep["fidelity"]["cosine_min"]
     print(f"tiny ViT {attn} ({'dynamo' if dynamo else 'legacy'}): cosine vs PyTorch "

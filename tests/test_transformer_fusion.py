@@ -3,9 +3,15 @@ runtime_c/kernels/ref/{attention,mlp}_s8.c): each fused call gives the unfused p
 (golden vs golden), the C kernels give the golden bytes on the host and on QEMU, and the
 [heads, N, N] scores, the qkv transposes / slices and the [N, hidden] MLP layer are gone from
 the planned arena (the MLP's output written over its dying input).
+
+The optimized token kernels (runtime_c/kernels/opt/tokens_opt_s8.c, chosen by
+toolchain/lower/select.py: the MLP and fully connected layers on two or more tokens) give
+the unfused reference program's bytes too, on the host (portable C) and on QEMU's Cortex-M7
+and M4 (SMLAD), int8 and int16 weights, with odd token and channel counts.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -91,6 +97,19 @@ def _mlp(tokens: int, width: int, hidden: int, out: int | None = None, gelu: boo
     return build
 
 
+def _fc_tokens(tokens: int, width: int, out: int, act=(None, None), w_scales=None,
+               out_q=None):
+    """x -> requantize -> fully_connected over [1, tokens, width] (a ViT's qkv / proj)."""
+    def build(b: GraphBuilder) -> str:
+        x = b.input("x", (1, tokens, width), 0.05, -3)
+        x = b.node("requantize", [x], {}, out_quant=(0.04, 2), name="norm")
+        w = b.weights("w", (out, width), 0, w_scales)
+        return b.node("fully_connected", [x, w, b.bias("b", x, w, out)],
+                      {"act_min": act[0], "act_max": act[1]}, out_shape=(1, tokens, out),
+                      out_quant=out_q, name="fc")
+    return build
+
+
 CASES = [
     Case("vit_n9_h2_d8", _vit_attention(9, 2, 8), 901),
     Case("vit_n17_h4_d4_no_scale", _vit_attention(17, 4, 4, scale=False), 902),
@@ -99,6 +118,7 @@ CASES = [
     Case("vit_n40_h2_d8_probs_s16", _vit_attention(40, 2, 8, probs="int16"), 904),
     Case("mlp_n17_c16_h64_gelu", _mlp(17, 16, 64), 911),  # 3 blocks of 8, the last of 1
     Case("mlp_n6_c12_h40_o20_relu", _mlp(6, 12, 40, out=20, gelu=False), 912),
+    Case("mlp_n7_c13_h27_o11_gelu", _mlp(7, 13, 27, out=11), 913),  # odd everything
 ]
 IDS = [c.id for c in CASES]
 CASES_BY_ID = {c.id: c for c in CASES}
@@ -260,3 +280,145 @@ def test_size_precheck_lets_attention_scores_exceed_sram():
     check_sizes(graph, board)
     with pytest.raises(BudgetError, match="qkv"):
         check_sizes(graph, SimpleNamespace(name="tiny", sram_bytes=800, flash_bytes=1 << 20))
+
+
+# ---------------------------------------------------------------------------------------
+# The optimized token kernels (tokens_opt_s8.c) against the unfused reference program
+# ---------------------------------------------------------------------------------------
+
+TINY = 1e-12  # a weight scale whose requantization multiplier flushes to 0
+OPT_CASES = [c for c in CASES if c.id.startswith("mlp")] + [
+    Case("fc_n9_c16_o48_qkv", _fc_tokens(9, 16, 48), 921),
+    Case("fc_n5_c13_o7_relu6", _fc_tokens(5, 13, 7, act=(0.0, 6.0),
+                                                   out_q=(0.05, -10)), 922),  # clamp, in place
+    Case("fc_n4_c8_o5_zero_multiplier", _fc_tokens(4, 8, 5, w_scales=np.array(
+        [TINY, 0.01, TINY, 0.02, 0.015])), 923),
+]
+OPT_IDS = [c.id for c in OPT_CASES]
+OPT_KERNELS = {"edgec_mlp_opt_s8", "edgec_mlp_fast_s8", "edgec_fully_connected_rows_s8",
+               "edgec_fully_connected_rows_fast_s8"}
+SCRATCH_FN = {"edgec_mlp_opt_s8": "edgec_mlp_opt_s8_scratch_size",
+              "edgec_mlp_fast_s8": "edgec_mlp_opt_s8_scratch_size",
+              "edgec_fully_connected_rows_s8": "edgec_fully_connected_rows_s8_scratch_size",
+              "edgec_fully_connected_rows_fast_s8":
+                  "edgec_fully_connected_rows_s8_scratch_size"}
+
+
+def _opt_programs(case: Case, optimize: str, target=None):
+    """(unfused reference program, fused + selected program, inputs)."""
+    from edgec.toolchain.lower.select import select_kernels
+    from edgec.toolchain.target import load_target
+    plain, fused, inputs = _programs(case)
+    return plain, select_kernels(fused, target or load_target("stm32f746"), optimize), inputs
+
+
+def _assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    bad = np.argwhere(got.reshape(want.shape) != want)
+    assert bad.size == 0, f"{what}: {len(bad)} values differ, first (sample, index) {bad[0]}"
+
+
+@pytest.mark.parametrize("optimize", ["speed", "size"])
+@pytest.mark.parametrize("case", OPT_CASES, ids=OPT_IDS)
+def test_opt_token_kernels_selected_and_golden_exact(case, optimize):
+    plain, opt, inputs = _opt_programs(case, optimize)
+    kernel = opt.calls[-1].kernel
+    family = "mlp" if case.id.startswith("mlp") else "fully_connected_rows"
+    wide = "fast_" if optimize == "speed" else ("opt_" if family == "mlp" else "")
+    assert kernel == f"edgec_{family}_{wide}s8"
+    samples = inputs[plain.graph.inputs[0]]
+    _assert_same(_golden_all(opt, samples), _golden_all(plain, samples), "golden")
+
+
+def test_opt_token_kernels_in_place_and_flags():
+    from edgec.toolchain.lower import opt_layout as ol
+    by_id = {c.id: c for c in OPT_CASES}
+    calls = {cid: _opt_programs(by_id[cid], "size")[1].calls[-1] for cid in by_id}
+    assert calls["fc_n5_c13_o7_relu6"].inplace == {0: 0}  # narrower: over its input
+    assert calls["fc_n9_c16_o48_qkv"].inplace == {}
+    assert calls["mlp_n17_c16_h64_gelu"].inplace == {0: 0}
+    assert calls["mlp_n6_c12_h40_o20_relu"].inplace == {}
+    assert calls["fc_n5_c13_o7_relu6"].fields["flags"] == ol.FLAG_CLAMP
+    assert calls["mlp_n17_c16_h64_gelu"].fields["fc1_flags"] == 0
+    _, opt, _ = _opt_programs(by_id["fc_n5_c13_o7_relu6"], "size")
+    assert plan_memory(opt).inplace, "the narrowing FC did not run in place"
+
+
+def _emit_host(case: Case, optimize: str, root: Path):
+    plain, opt, inputs = _opt_programs(case, optimize)
+    src = root / f"{case.id}_{optimize}" / "src"
+    emit_sources(opt, plan_memory(opt), src, META)
+    exe = src.parent / "model"
+    subprocess.run(["gcc", *HOST_CFLAGS, "-I", str(src), *map(str, sorted(src.glob("*.c"))),
+                    str(TESTS_DIR / "host_main.c"), "-o", str(exe)], check=True,
+                   capture_output=True, text=True)
+    return plain, opt, inputs, exe
+
+
+def _check_scratch_twin(opt, src: Path, tmp_path: Path) -> None:
+    """The C `_scratch_size` twin on the emitted params == the planner's scratch_bytes."""
+    text = (src / "edgec_model.c").read_text()
+    found = re.findall(r"if \((edgec_\w+)\(&(edgec_l\d+_\w+)_params,", text)
+    probes = [f'    printf("%ld\\n", (long){SCRATCH_FN[k]}(&{ident}_params));'
+              for k, ident in found if k in SCRATCH_FN]
+    assert len(probes) == 1, found
+    probe = tmp_path / "probe.c"
+    probe.write_text('#include <stdio.h>\n#include "edgec_model.c"\nint main(void)\n{\n'
+                     + "\n".join(probes) + "\n    return 0;\n}\n")
+    others = [str(p) for p in sorted(src.glob("*.c")) if p.name != "edgec_model.c"]
+    subprocess.run(["gcc", "-std=c99", "-I", str(src), str(probe), *others, "-o",
+                    str(tmp_path / "probe")], check=True, capture_output=True, text=True)
+    out = subprocess.run([str(tmp_path / "probe")], capture_output=True, text=True,
+                         check=True).stdout
+    assert int(out) == opt.calls[-1].scratch_bytes
+
+
+@pytest.mark.parametrize("case", OPT_CASES, ids=OPT_IDS)
+def test_opt_token_kernels_host_c_equals_reference(case, tmp_path):
+    """The portable C paths (gcc on the host), int8 and int16 weights, and the C scratch
+    sizes equal to the ones the selection gives the planner."""
+    for optimize in ("speed", "size"):
+        plain, opt, inputs, exe = _emit_host(case, optimize, tmp_path)
+        samples = inputs[plain.graph.inputs[0]]
+        (tmp_path / "in.bin").write_bytes(samples.tobytes())
+        subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                       check=True, capture_output=True, timeout=60)
+        got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8)
+        _assert_same(got, _golden_all(plain, samples), f"host C ({optimize})")
+        if optimize == "size":  # the same scratch function for both variants
+            _check_scratch_twin(opt, exe.parent / "src", tmp_path)
+
+
+M4_OPT = ["mlp_n7_c13_h27_o11_gelu", "fc_n5_c13_o7_relu6"]
+
+
+def test_opt_token_kernels_firmware_equals_reference(tmp_path):
+    """The SMLAD paths on QEMU: every case on the Cortex-M7 (int16 weights at -O2 for speed,
+    int8 at -Os for size), two on the Cortex-M4 (mps2-an386) with int8 weights at -O2 (the
+    160x160 ViT's choice: its weights leave no flash for int16 ones)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgec.toolchain.build import build_firmware
+    from edgec.toolchain.emulator import run_firmware
+    from edgec.toolchain.target import load_target
+
+    m7, m4 = load_target("stm32f746"), load_target("stm32f411")
+    jobs = [(c, o, o, m7) for c in OPT_CASES for o in ("speed", "size")] + \
+        [(c, "size", "speed", m4) for c in OPT_CASES if c.id in M4_OPT]
+
+    def build(job):
+        case, select, cflags, target = job
+        plain, opt, inputs = _opt_programs(case, select, target)
+        assert opt.calls[-1].kernel in OPT_KERNELS
+        out = tmp_path / f"{case.id}_{select}_{target.name}"
+        emit_sources(opt, plan_memory(opt), out / "src", {**META, "target": target.name})
+        return plain, inputs, build_firmware(out / "src", target, out, opt_level=cflags)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        built = list(pool.map(build, jobs))
+    for (case, select, _, target), (plain, inputs, fw) in zip(jobs, built):
+        graph = plain.graph
+        samples = inputs[graph.inputs[0]]
+        res = run_firmware(fw.elf, target, samples.reshape(len(samples), -1),
+                           graph.tensors[graph.outputs[0]].nbytes, timeout_s=60)
+        _assert_same(res.outputs, _golden_all(plain, samples),
+                     f"{case.id} {select} on {target.name}")

@@ -298,6 +298,86 @@ edgec_status edgec_attention_opt_s8(const edgec_attention_params *p, const int8_
                                     int8_t *scratch);
 int32_t edgec_attention_opt_s8_scratch_size(const edgec_attention_params *p);
 
+/** The bytes of edgec_layer_norm_s8 (same parameters): the row sums four values per word,
+ *  the per-value roundings without branches. In place like edgec_layer_norm_s8. */
+edgec_status edgec_layer_norm_opt_s8(const edgec_layer_norm_params *p, const int8_t *in,
+                                     int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Token matrices [rows, C]: fully connected and the token MLP, two tokens per pass      */
+/* ------------------------------------------------------------------------------------ */
+
+/**
+ * Parameters of edgec_fully_connected_rows_s8 / _rows_fast_s8: a fully connected layer on
+ * rows >= 2 tokens, two tokens x two output channels per inner loop (the 1x1 convolution's
+ * scheme, with LiteRT's single rounding). The input offset is added to the activations
+ * (not folded: rq's bias is the reference bias), the depth is padded to depth_pad (a
+ * multiple of 8) with zero weights, and the weights are edgec_conv2d_opt_params' layout
+ * (pairs of channels, blocks of 4; int8, or int16 pairs for _fast).
+ */
+typedef struct {
+    int32_t rows;               /**< tokens: the input is [rows, in_depth] */
+    int32_t in_depth;           /**< C_IN */
+    int32_t out_depth;          /**< C_OUT */
+    int32_t depth_pad;          /**< C_IN rounded up to a multiple of 8 */
+    int32_t input_offset;       /**< -input zero point */
+    int32_t output_offset;      /**< output zero point (folded into rq in fast mode) */
+    int32_t act_min;
+    int32_t act_max;
+    int32_t flags;              /**< EDGEC_OPT_* */
+    const int32_t *weights;     /**< packed, see above */
+    const int32_t *rq;          /**< [C_OUT][4] */
+} edgec_fully_connected_rows_params;
+
+/** Fully connected on a token matrix, int8 weights; the bytes of edgec_fully_connected_s8.
+ *  In place (out == in) when out_depth <= in_depth. Scratch: two int16 rows. */
+edgec_status edgec_fully_connected_rows_s8(const edgec_fully_connected_rows_params *p,
+                                           const int8_t *in, int8_t *out, int8_t *scratch);
+/** As edgec_fully_connected_rows_s8 with int16 weights. */
+edgec_status edgec_fully_connected_rows_fast_s8(const edgec_fully_connected_rows_params *p,
+                                                const int8_t *in, int8_t *out,
+                                                int8_t *scratch);
+int32_t edgec_fully_connected_rows_s8_scratch_size(const edgec_fully_connected_rows_params *p);
+
+/**
+ * Parameters of edgec_mlp_opt_s8 / edgec_mlp_fast_s8: edgec_mlp_s8's computation (fc1 ->
+ * [table] -> fc2 over [rows, C]) with each layer as edgec_fully_connected_rows_params
+ * (fc1_ and fc2_ fields; in_pad and hidden_pad are their depth_pad). Tokens go two at a
+ * time: the hidden layer exists for two tokens only, in scratch.
+ */
+typedef struct {
+    int32_t rows;               /**< tokens */
+    int32_t in_depth;           /**< C */
+    int32_t hidden;             /**< H: fc1's outputs */
+    int32_t out_depth;          /**< fc2's outputs */
+    int32_t in_pad;             /**< C rounded up to a multiple of 8 */
+    int32_t hidden_pad;         /**< H rounded up to a multiple of 8 */
+    int32_t fc1_input_offset;
+    int32_t fc1_output_offset;
+    int32_t fc1_act_min;
+    int32_t fc1_act_max;
+    int32_t fc1_flags;
+    const int32_t *fc1_weights; /**< [H, C] packed */
+    const int32_t *fc1_rq;      /**< [H][4] */
+    const int8_t *table;        /**< [256] applied to fc1's outputs, or NULL */
+    int32_t fc2_input_offset;
+    int32_t fc2_output_offset;
+    int32_t fc2_act_min;
+    int32_t fc2_act_max;
+    int32_t fc2_flags;
+    const int32_t *fc2_weights; /**< [out_depth, H] packed */
+    const int32_t *fc2_rq;      /**< [out_depth][4] */
+} edgec_mlp_opt_params;
+
+/** The bytes of edgec_mlp_s8, int8 weights; in place like it. Scratch: see _scratch_size. */
+edgec_status edgec_mlp_opt_s8(const edgec_mlp_opt_params *p, const int8_t *in, int8_t *out,
+                              int8_t *scratch);
+/** As edgec_mlp_opt_s8 with int16 weights. */
+edgec_status edgec_mlp_fast_s8(const edgec_mlp_opt_params *p, const int8_t *in, int8_t *out,
+                               int8_t *scratch);
+/** Two int16 rows of max(in_pad, hidden_pad), then the int8 hidden pair (2 hidden_pad). */
+int32_t edgec_mlp_opt_s8_scratch_size(const edgec_mlp_opt_params *p);
+
 #ifdef __cplusplus
 }
 #endif

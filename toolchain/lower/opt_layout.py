@@ -290,6 +290,40 @@ def fc_reference_fields(f: dict, wide: bool) -> dict:
             "output_multiplier": rq["output_multiplier"], "output_shift": rq["output_shift"]}
 
 
+
+def fc_rows_reference_fields(f: dict, wide: bool) -> dict:
+    """edgec_fully_connected_rows_params -> edgec_fully_connected_params."""
+    c_in, c_out = int(f["in_depth"]), int(f["out_depth"])
+    weights = unpack_gemm(_arr(f["weights"]), c_out, c_in, int(f["depth_pad"]), wide)
+    rq = _requant_fields(f)
+    return {"rows": f["rows"], "in_depth": c_in, "out_depth": c_out,
+            "input_offset": f["input_offset"], "output_offset": f["output_offset"],
+            "act_min": f["act_min"], "act_max": f["act_max"],
+            "weights": _const("int8_t", weights), **rq}
+
+
+MLP_LAYER_FIELDS = ("input_offset", "output_offset", "act_min", "act_max", "flags", "weights",
+                    "rq")
+
+
+def mlp_reference_fields(f: dict, wide: bool) -> dict:
+    """edgec_mlp_opt_params -> edgec_mlp_params (any block gives the same bytes: 2, the
+    optimized kernel's token pair)."""
+    out = {"rows": f["rows"], "in_depth": f["in_depth"], "hidden": f["hidden"],
+           "out_depth": f["out_depth"], "block": 2}
+    for prefix, pad, depth in (("fc1_", "in_pad", "in_depth"), ("fc2_", "hidden_pad", "hidden")):
+        layer = {k: f[prefix + k] for k in MLP_LAYER_FIELDS}
+        c_out = int(f["hidden"]) if prefix == "fc1_" else int(f["out_depth"])
+        ref = fc_rows_reference_fields({**layer, "rows": f["rows"], "in_depth": f[depth],
+                                        "out_depth": c_out, "depth_pad": f[pad]}, wide)
+        out.update({prefix + k: ref[k] for k in ("input_offset", "output_offset", "act_min",
+                                                 "act_max", "weights", "bias",
+                                                 "output_multiplier", "output_shift")})
+        if prefix == "fc1_":
+            out["table"] = f["table"]
+    return out
+
+
 # optimized kernel -> (reference kernel, its fields -> the reference kernel's fields)
 # ---------------------------------------------------------------------------------------
 # ADD tables, pooling
@@ -325,6 +359,12 @@ REFERENCE_OF = {
                                      lambda f: fc_reference_fields(f, False)),
     "edgec_fully_connected_fast_s8": ("edgec_fully_connected_s8",
                                       lambda f: fc_reference_fields(f, True)),
+    "edgec_fully_connected_rows_s8": ("edgec_fully_connected_s8",
+                                      lambda f: fc_rows_reference_fields(f, False)),
+    "edgec_fully_connected_rows_fast_s8": ("edgec_fully_connected_s8",
+                                           lambda f: fc_rows_reference_fields(f, True)),
+    "edgec_mlp_opt_s8": ("edgec_mlp_s8", lambda f: mlp_reference_fields(f, False)),
+    "edgec_mlp_fast_s8": ("edgec_mlp_s8", lambda f: mlp_reference_fields(f, True)),
     "edgec_add_lut_s8": ("edgec_add_s8", add_reference_fields),
     "edgec_mul_opt_s8": ("edgec_mul_s8", add_reference_fields),
     # same parameters as the reference pooling / mean kernels
@@ -332,4 +372,5 @@ REFERENCE_OF = {
     "edgec_avg_pool2d_opt_s8": ("edgec_avg_pool2d_s8", dict),
     "edgec_mean_opt_s8": ("edgec_mean_s8", dict),
     "edgec_attention_opt_s8": ("edgec_attention_s8", dict),
+    "edgec_layer_norm_opt_s8": ("edgec_layer_norm_s8", dict),
 }

@@ -15,13 +15,18 @@ recorded in KernelCall.kernel (and so in the generated call, its comment and the
     depthwise, C_IN == 1         -> the im2col conv (a conv with one input channel)
     depthwise 3x3, dilation 1    -> edgec_depthwise_conv2d_3x3_s8    (scratch: an int16 plane)
     depthwise, any other         -> edgec_depthwise_conv2d_opt_s8
-    fully_connected              -> edgec_fully_connected_opt_s8 / _fast_s8 (no scratch)
+    fully_connected, one row     -> edgec_fully_connected_opt_s8 / _fast_s8 (no scratch)
+    fully_connected, >= 2 rows   -> edgec_fully_connected_rows[_fast]_s8 (token matrices:
+                                    two tokens per weight pass; scratch: 2 int16 rows)
+    token-blocked MLP            -> edgec_mlp_{opt,fast}_s8 (the same, both layers; scratch:
+                                    2 int16 rows, the int8 hidden layer of 2 tokens)
     add ("speed" only)           -> edgec_add_lut_s8 (two int32[256] tables: 2 KB of flash)
     mul                          -> edgec_mul_opt_s8 (the output requantization precomputed)
     max / avg pool, mean         -> edgec_{max,avg}_pool2d_opt_s8, edgec_mean_opt_s8 (same
                                     parameters, four channels per window walk)
     fused attention, q / k rows  -> edgec_attention_opt_s8 (same parameters; scratch: + exp
     contiguous, depth % 4 == 0      and scale tables, query pairs: ~1.3 KB)
+    layer_norm                   -> edgec_layer_norm_opt_s8 (same parameters)
 
 "speed" takes the _fast variants (int16 weights: twice their flash, ~25 % fewer
 instructions, more for fully connected layers, whose int8 weights each need SXTB16
@@ -52,7 +57,8 @@ MAX_PLANE_BYTES = 32 * 1024  # larger depthwise planes: keep the reference kerne
 WIDE_ONLY = {"edgec_add_lut_s8"}  # speed-only kernels whose constants the budget may drop
 SAME_PARAMS = {"edgec_max_pool2d_s8": "edgec_max_pool2d_opt_s8",
                "edgec_avg_pool2d_s8": "edgec_avg_pool2d_opt_s8",
-               "edgec_mean_s8": "edgec_mean_opt_s8"}
+               "edgec_mean_s8": "edgec_mean_opt_s8",
+               "edgec_layer_norm_s8": "edgec_layer_norm_opt_s8"}
 
 
 def select_kernels(program: Program, target, optimize: str = "speed") -> Program:
@@ -84,7 +90,11 @@ def select_call(call: KernelCall, wide: bool) -> KernelCall:
     if call.kernel == "edgec_depthwise_conv2d_s8":
         return _depthwise(call, wide)
     if call.kernel == "edgec_fully_connected_s8":
+        if int(call.fields["rows"]) >= 2:
+            return _fc_rows(call, wide)
         return _fully_connected(call, wide)
+    if call.kernel == "edgec_mlp_s8":
+        return _mlp(call, wide)
     if call.kernel == "edgec_add_s8" and wide:
         return _add(call)
     if call.kernel == "edgec_mul_s8":
@@ -328,6 +338,55 @@ def _fully_connected(call: KernelCall, wide: bool) -> KernelCall:
     kernel = "edgec_fully_connected_" + ("fast" if wide else "opt") + "_s8"
     return _variant(call, kernel=kernel, params_type="edgec_fully_connected_opt_params",
                     fields=fields, inplace={})
+
+
+def _token_layer(f: dict, prefix: str, c_in: int, c_out: int, wide: bool) -> tuple[dict, int]:
+    """The edgec_fully_connected_rows_params fields of one layer (`prefix` + the reference
+    field names), and its depth_pad."""
+    w2d = _data(f[prefix + "weights"]).reshape(c_out, c_in)
+    rq, exact = _rq({k: f[prefix + k] for k in ("bias", "output_multiplier", "output_shift",
+                                               "output_offset")}, w2d, _data(f[prefix + "bias"]))
+    lo, hi = f[prefix + "act_min"], f[prefix + "act_max"]
+    depth_pad = ceil_to(c_in, 8)
+    return {"input_offset": f[prefix + "input_offset"],
+            "output_offset": f[prefix + "output_offset"], "act_min": lo, "act_max": hi,
+            "flags": _flags(exact, lo, hi),
+            "weights": ConstArray("int32_t", pack_gemm(w2d, depth_pad, wide)), "rq": rq}, \
+        depth_pad
+
+
+def _fc_rows(call: KernelCall, wide: bool) -> KernelCall:
+    """A fully connected layer on two or more tokens: two tokens per weight pass."""
+    f = call.fields
+    c_in, c_out = int(f["in_depth"]), int(f["out_depth"])
+    layer, depth_pad = _token_layer(f, "", c_in, c_out, wide)
+    fields = {"rows": f["rows"], "in_depth": c_in, "out_depth": c_out, "depth_pad": depth_pad,
+              **layer}
+    kernel = "edgec_fully_connected_rows_" + ("fast_" if wide else "") + "s8"
+    # a token pair is read into scratch before its rows are written (tokens_opt_s8.c)
+    return _variant(call, kernel=kernel, params_type="edgec_fully_connected_rows_params",
+                    fields=fields, scratch_bytes=4 * depth_pad,
+                    inplace={0: 0} if c_out <= c_in else {})
+
+
+def mlp_scratch_bytes(in_pad: int, hidden_pad: int) -> int:
+    """= edgec_mlp_opt_s8_scratch_size: two int16 rows, then the int8 hidden pair."""
+    return 4 * max(in_pad, hidden_pad) + 2 * hidden_pad
+
+
+def _mlp(call: KernelCall, wide: bool) -> KernelCall:
+    """The token-blocked MLP as edgec_mlp_{opt,fast}_s8: two tokens per weight pass."""
+    f = call.fields
+    c, hidden, c_out = int(f["in_depth"]), int(f["hidden"]), int(f["out_depth"])
+    fc1, in_pad = _token_layer(f, "fc1_", c, hidden, wide)
+    fc2, hidden_pad = _token_layer(f, "fc2_", hidden, c_out, wide)
+    fields = {"rows": f["rows"], "in_depth": c, "hidden": hidden, "out_depth": c_out,
+              "in_pad": in_pad, "hidden_pad": hidden_pad,
+              **{"fc1_" + k: v for k, v in fc1.items()}, "table": f["table"],
+              **{"fc2_" + k: v for k, v in fc2.items()}}
+    kernel = "edgec_mlp_" + ("fast" if wide else "opt") + "_s8"
+    return _variant(call, kernel=kernel, params_type="edgec_mlp_opt_params", fields=fields,
+                    scratch_bytes=mlp_scratch_bytes(in_pad, hidden_pad), inplace=call.inplace)
 
 
 def _add(call: KernelCall) -> KernelCall:

@@ -29,60 +29,9 @@
  */
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_layer_norm.h"
 
 #include <stddef.h>
-
-#define LAYER_NORM_FRAC_BITS 16 /* F: fractional bits of the normalized value z */
-#define LAYER_NORM_MAX_DEPTH 8192
-
-/* x / 2^n rounded half away from zero, n in [1, 62]. */
-static int64_t rshift_round_s64(int64_t x, int n)
-{
-    const int64_t half = (int64_t)1 << (n - 1);
-    return x >= 0 ? (x + half) >> n : -((-x + half) >> n);
-}
-
-/*
- * GetInvSqrtQuantizedMultiplierExp(input, reverse_shift = -1) for an int64 input:
- * 1 / sqrt(input) ~= *multiplier * 2^(*shift - 31). Inputs <= 1 give (INT32_MAX, 0), as in
- * TFLite.
- */
-static void inv_sqrt_s64(int64_t input, int32_t *multiplier, int32_t *shift)
-{
-    int32_t out_shift = 11;
-    int32_t in32, half_input, x;
-    int left_shift_bit_pairs, i;
-    const int32_t half_three = ((int32_t)1 << 28) + ((int32_t)1 << 27); /* 1.5 in Q3.28 */
-
-    if (input <= 1) {
-        *multiplier = EDGEC_INT32_MAX;
-        *shift = 0;
-        return;
-    }
-    while (input >= ((int64_t)1 << 29)) {
-        input /= 4;
-        ++out_shift;
-    }
-    in32 = (int32_t)input;
-    left_shift_bit_pairs = (edgec_clz32((uint32_t)in32) - 1) / 2 - 1;
-    out_shift -= left_shift_bit_pairs;
-    in32 <<= 2 * left_shift_bit_pairs; /* now in [2^27, 2^29) */
-
-    /* Newton-Raphson for 1 / sqrt(a), a = in32 / 2^29 in [1/4, 1), in Q3.28 from x = 1 */
-    half_input = edgec_rdbpot(in32 >> 1, 1);
-    x = (int32_t)1 << 28;
-    for (i = 0; i < 5; ++i) {
-        const int32_t x3 = edgec_sat_shl(edgec_srdhm(edgec_srdhm(x, x), x), 6);
-        x = edgec_sat_shl(edgec_srdhm(half_three, x) - edgec_srdhm(half_input, x3), 3);
-    }
-    x = edgec_srdhm(x, 1518500250); /* times sqrt(2) / 2 in Q0.31 */
-    if (out_shift < 0) {
-        x = edgec_shl_wrap(x, (int)-out_shift);
-        out_shift = 0;
-    }
-    *multiplier = x;
-    *shift = -out_shift;
-}
 
 edgec_status edgec_layer_norm_s8(const edgec_layer_norm_params *p, const int8_t *in,
                                  int8_t *out)
@@ -92,9 +41,7 @@ edgec_status edgec_layer_norm_s8(const edgec_layer_norm_params *p, const int8_t 
     if (p == NULL || in == NULL || out == NULL || p->gamma == NULL || p->beta == NULL) {
         return EDGEC_ERR_ARG;
     }
-    if (p->rows < 0 || p->depth < 1 || p->depth > LAYER_NORM_MAX_DEPTH ||
-        p->variance_shift < -15 || p->variance_shift > 8 || p->epsilon < 0 ||
-        p->output_shift < 0 || p->output_shift > 30) {
+    if (!edgec_layer_norm_params_ok(p)) {
         return EDGEC_ERR_ARG;
     }
 
@@ -103,23 +50,13 @@ edgec_status edgec_layer_norm_s8(const edgec_layer_norm_params *p, const int8_t 
         int8_t *y = out + row * p->depth;
         int32_t sum = 0;
         int32_t sumsq = 0;
-        int32_t multiplier, shift, norm_shift;
-        int64_t variance;
+        int32_t multiplier, norm_shift;
 
         for (c = 0; c < p->depth; ++c) {
             sum += x[c];
             sumsq += (int32_t)x[c] * x[c];
         }
-        variance = (int64_t)p->depth * sumsq - (int64_t)sum * sum;
-        if (p->variance_shift >= 0) {
-            variance = variance * ((int64_t)1 << (2 * p->variance_shift));
-        } else {
-            variance = rshift_round_s64(variance, -2 * p->variance_shift);
-        }
-        inv_sqrt_s64(variance + p->epsilon, &multiplier, &shift);
-        /* z = r * m * 2^(shift + p + F - 31): a right shift by norm_shift in [7, 58] */
-        norm_shift = 31 - shift - p->variance_shift - LAYER_NORM_FRAC_BITS;
-        if (norm_shift < 1 || norm_shift > 62) {
+        if (edgec_layer_norm_row(p, sum, sumsq, &multiplier, &norm_shift) != EDGEC_OK) {
             return EDGEC_ERR_ARG;
         }
         for (c = 0; c < p->depth; ++c) {
