@@ -366,8 +366,17 @@ def leaky_relu_s8(f: Fields, x: np.ndarray) -> np.ndarray:
 
 
 def quantize_f32_s8(f: Fields, x: np.ndarray) -> np.ndarray:
+    return _affine_quantize(f, x, np.int8)
+
+
+def quantize_f32_s16(f: Fields, x: np.ndarray) -> np.ndarray:
+    return _affine_quantize(f, x, np.int16)
+
+
+def _affine_quantize(f: Fields, x: np.ndarray, dtype) -> np.ndarray:
     """LiteRT AffineQuantize: float32 division, round half away from zero; NaN and quotients
-    outside int32 convert to INT32_MIN (x86-64 cvttss2si), then + zero point (wrapping)."""
+    outside int32 convert to INT32_MIN (x86-64 cvttss2si), then + zero point (wrapping), then
+    the clamp to `dtype`."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         r = x.astype(np.float32) / np.float32(f["scale"])
         inside = (r >= np.float32(-2.0 ** 31)) & (r < np.float32(2.0 ** 31))
@@ -375,10 +384,11 @@ def quantize_f32_s8(f: Fields, x: np.ndarray) -> np.ndarray:
         rounded = np.sign(r64) * np.floor(np.abs(r64) + 0.5)
     q = np.where(inside, rounded.astype(np.int64), qm.INT32_MIN)
     q = qm.wrap_i32(q + int(f["zero_point"]))
-    return np.clip(q, -128, 127).astype(np.int8)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
 
 
-def dequantize_s8_f32(f: Fields, x: np.ndarray) -> np.ndarray:
+def dequantize_f32(f: Fields, x: np.ndarray) -> np.ndarray:
     return ((x.astype(np.int32) - int(f["zero_point"])).astype(np.float32)
             * np.float32(f["scale"])).astype(np.float32)
 
@@ -405,7 +415,9 @@ KERNELS: dict[str, KernelFn] = {
     "edgec_hard_swish_s8": hard_swish_s8,
     "edgec_leaky_relu_s8": leaky_relu_s8,
     "edgec_quantize_f32_s8": quantize_f32_s8,
-    "edgec_dequantize_s8_f32": dequantize_s8_f32,
+    "edgec_dequantize_s8_f32": dequantize_f32,
+    "edgec_quantize_f32_s16": quantize_f32_s16,
+    "edgec_dequantize_s16_f32": dequantize_f32,
     "edgec_pad_s8": pad_s8,
     "edgec_transpose_s8": transpose_s8,
     "edgec_strided_slice_s8": strided_slice_s8,

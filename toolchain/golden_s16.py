@@ -66,23 +66,6 @@ def _requantize(out_type):
     return kernel
 
 
-def quantize_f32_s16(f: Fields, x: np.ndarray) -> np.ndarray:
-    """AffineQuantize to int16: golden.quantize_f32_s8's rounding, the int16 clamp."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        r = x.astype(np.float32) / np.float32(f["scale"])
-        inside = (r >= np.float32(-2.0 ** 31)) & (r < np.float32(2.0 ** 31))
-        r64 = np.where(inside, r, 0).astype(np.float64)
-        rounded = np.sign(r64) * np.floor(np.abs(r64) + 0.5)
-    q = np.where(inside, rounded.astype(np.int64), qm.INT32_MIN)
-    q = qm.wrap_i32(q + int(f["zero_point"]))
-    return np.clip(q, -32768, 32767).astype(np.int16)
-
-
-def dequantize_s16_f32(f: Fields, x: np.ndarray) -> np.ndarray:
-    return ((x.astype(np.int32) - int(f["zero_point"])).astype(np.float32)
-            * np.float32(f["scale"])).astype(np.float32)
-
-
 def fully_connected_s16(f: Fields, x: np.ndarray) -> np.ndarray:
     """fully_connected.cc on int16 input, int8 weights and int64 bias: an int64
     accumulator, rescaled with one rounding (mul_round_away_i64), clamped."""
@@ -192,8 +175,6 @@ def kernels(broadcast_inputs) -> dict:
         "edgec_requantize_s8_s16": _requantize(np.int16),
         "edgec_requantize_s16_s8": _requantize(np.int8),
         "edgec_requantize_s16_s16": _requantize(np.int16),
-        "edgec_quantize_f32_s16": quantize_f32_s16,
-        "edgec_dequantize_s16_f32": dequantize_s16_f32,
         "edgec_fully_connected_s16": fully_connected_s16,
         "edgec_conv2d_s16": conv2d_s16,
         "edgec_batch_matmul_s16": batch_matmul_s16,
