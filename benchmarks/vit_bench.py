@@ -2,7 +2,7 @@
 whole-tensor plan vs edgec's fused plan, flash, instructions, exactness on QEMU and the
 int8 model's agreement with the float model.
 
-    python benchmarks/vit_bench.py [--work DIR] [--epochs 2] [--train 192] [--samples 2]
+    python benchmarks/vit_bench.py [--work DIR] [--epochs 8] [--train 384] [--samples 2]
 
 Builds (trains briefly on generated stripe images and exports) examples/vit/vit160.py into
 DIR unless DIR/vit160.onnx exists, then:
@@ -101,8 +101,8 @@ def block_agreement(onnx_path: Path, program, io: dict, images: np.ndarray) -> l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("build/vit_bench"))
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--train", type=int, default=192)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--train", type=int, default=384)
     ap.add_argument("--samples", type=int, default=2, help="inputs checked on QEMU")
     ap.add_argument("--precision", choices=("auto", "int8"), default="auto",
                     help="edgec compile --precision (auto: int16 where fidelity needs it)")

@@ -2,7 +2,7 @@
 width 128, 4 heads, MLP ratio 4, depth 4 (~0.86 M parameters), trained briefly on generated
 stripe images, exported to ONNX.
 
-    python examples/vit/vit160.py OUT_DIR [--epochs 2] [--train 192]
+    python examples/vit/vit160.py OUT_DIR [--epochs 8] [--train 384]
 
 writes OUT_DIR/vit160.onnx, OUT_DIR/calib.npy (calibration samples) and OUT_DIR/test.npy
 (held-out samples), NCHW float32. benchmarks/vit_bench.py compiles and measures it.
@@ -104,7 +104,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: in
     return losses
 
 
-def build(out_dir: Path, epochs: int = 2, n_train: int = 192, seed: int = 0) -> dict:
+def build(out_dir: Path, epochs: int = 8, n_train: int = 384, seed: int = 0) -> dict:
     """Train, export and write the samples; returns a summary."""
     torch.manual_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,8 +127,8 @@ def build(out_dir: Path, epochs: int = 2, n_train: int = 192, seed: int = 0) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--train", type=int, default=192)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--train", type=int, default=384)
     args = ap.parse_args()
     print(build(args.out_dir, args.epochs, args.train))
 
