@@ -10,8 +10,12 @@ keeps them. They cost little memory: the fused attention holds one row of them a
 Fidelity is measured, not guessed: the quantized graph runs as a float simulation
 (float_exec.run_float(fake_quant=True), every tensor rounded through its params) on the
 calibration samples next to the float graph, and the score is the worst sample's cosine
-between the two models' outputs. Candidates are promoted greedily, the one that helps most
-on its own first, until the score reaches the goal or nothing is left.
+between the two models' outputs. Each candidate is measured alone; those that help are
+promoted, the most helpful first: while the score is below the goal, and beyond it every
+one that measurably helps (MIN_GAIN), since one int16 row of probabilities costs so little.
+Calibration samples are usually training data, on which a trained model is confident and
+its outputs least sensitive; the 160x160 ViT scores 0.998 at int8 on them but 0.88 on
+held-out images, where int16 probabilities give 0.999.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from ..ir import Graph, QuantParams, Tensor
 
 MODES = ("auto", "int8")
 DEFAULT_GOAL = 0.99
+MIN_GAIN = 1e-4  # a worst-case cosine gain above the simulation's noise
 MAX_SAMPLES = 8  # calibration samples the search measures on (each candidate runs them all)
 PROBS_S16 = (1.0 / 65536, -32768)  # TFLite's int16 softmax output (int8 input)
 
@@ -127,15 +132,13 @@ def choose_precision(float_graph: Graph, qgraph: Graph, samples: np.ndarray,
         return qgraph, rep  # nothing to choose: no extra float runs
     reference = [_outputs(float_graph, float_graph.inputs[0], x, False) for x in inputs]
     rep.int8_fidelity = rep.fidelity = fidelity(float_graph, qgraph, inputs, reference)
-    if rep.fidelity >= goal:
-        return qgraph, rep
     for c in found:
         c.fidelity_alone = fidelity(float_graph, promote(qgraph, [c.tensor]), inputs, reference)
     chosen: list[str] = []
     for c in sorted(found, key=lambda c: -c.fidelity_alone):
+        if rep.fidelity >= goal and c.fidelity_alone - rep.int8_fidelity < MIN_GAIN:
+            break
         chosen.append(c.tensor)
         c.promoted = True
         rep.fidelity = fidelity(float_graph, promote(qgraph, chosen), inputs, reference)
-        if rep.fidelity >= goal:
-            break
     return promote(qgraph, chosen), rep
