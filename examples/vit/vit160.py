@@ -15,38 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# the blocks `edgec nas --space vit` builds: one ViT family for the example and the search
+from edgec.toolchain.nas.vit_space import Block
 from torch import nn
 
 IMAGE, PATCH, WIDTH, HEADS, RATIO, DEPTH = 160, 8, 128, 4, 4, 4
 CLASSES = 4  # stripes: horizontal, vertical, diagonal, anti-diagonal
-
-
-class Attention(nn.Module):
-    """timm-style: one qkv projection, heads split by reshape / permute."""
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads, self.d = heads, dim // heads
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-
-    def forward(self, x):
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.d).permute(2, 0, 3, 1, 4)
-        y = ((q @ k.transpose(-2, -1)) * self.d ** -0.5).softmax(dim=-1) @ v
-        return self.proj(y.transpose(1, 2).reshape(b, n, c))
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, ratio: int):
-        super().__init__()
-        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
-        self.mlp = nn.Sequential(nn.Linear(dim, ratio * dim), nn.GELU(),
-                                 nn.Linear(ratio * dim, dim))
-
-    def forward(self, x):
-        x = x + self.attn(self.n1(x))
-        return x + self.mlp(self.n2(x))
 
 
 class ViT(nn.Module):
